@@ -1,0 +1,82 @@
+import { type AppError, BadRequestError, fromErrorRecord, NotFoundError } from './errors';
+import type { Classification } from './model';
+import type { InferenceEngine, ModelCatalog, Priority } from './ports';
+import { softmax, topK } from './tensor';
+
+export const DEFAULT_TOP_K = 5;
+export const MAX_TOP_K = 20;
+
+export interface ClassifyDeps {
+  engine: InferenceEngine;
+  catalog: ModelCatalog;
+}
+
+export interface ClassifyOptions {
+  model?: string | undefined;
+  topK?: number | undefined;
+  priority?: Priority;
+}
+
+export type Outcome = { ok: true; value: Classification } | { ok: false; error: AppError };
+
+/** Validates a client-supplied top-k (string from a query or number from JSON). */
+export function parseTopK(raw: unknown): number {
+  if (raw === undefined || raw === null || raw === '') return DEFAULT_TOP_K;
+  const n = typeof raw === 'number' ? raw : Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_TOP_K) {
+    throw new BadRequestError(`topK must be an integer from 1 to ${MAX_TOP_K}`);
+  }
+  return n;
+}
+
+/** Resolves a model name, defaulting to the catalog's default; unknown names are a 404. */
+export function resolveModel(catalog: ModelCatalog, name: string | undefined): string {
+  const chosen = name === undefined || name === '' ? catalog.defaultModel : name;
+  if (!catalog.manifest(chosen)) {
+    throw new NotFoundError('MODEL_NOT_FOUND', `unknown model "${chosen}"; known: ${catalog.names().join(', ')}`);
+  }
+  return chosen;
+}
+
+/**
+ * Classifies images with one model: the use case behind `POST /predict`, `POST /predict/batch` and the
+ * batch worker. One bad image yields an error outcome in its slot and never fails the others.
+ */
+export async function classifyImages(
+  deps: ClassifyDeps,
+  images: readonly Uint8Array[],
+  options: ClassifyOptions = {},
+): Promise<Outcome[]> {
+  const model = resolveModel(deps.catalog, options.model);
+  const k = parseTopK(options.topK);
+  const manifest = deps.catalog.manifest(model);
+  const labels = deps.catalog.labels(model) ?? [];
+  if (!manifest) throw new NotFoundError('MODEL_NOT_FOUND', `unknown model "${model}"`);
+  const results = await deps.engine.infer(model, images, options.priority ?? 'interactive');
+  return results.map((r): Outcome => {
+    if (!r.ok) return { ok: false, error: fromErrorRecord(r.error) };
+    const { scores, decodeMs, inferMs, queueMs, image } = r.value;
+    const probs = manifest.output.kind === 'logits' ? softmax(scores) : scores;
+    return {
+      ok: true,
+      value: {
+        model: { name: manifest.name, version: manifest.version },
+        predictions: topK(probs, k, labels),
+        timings: { decodeMs, inferMs, queueMs },
+        image,
+      },
+    };
+  });
+}
+
+/** Single-image form: throws the image's error instead of returning it. */
+export async function classifyImage(
+  deps: ClassifyDeps,
+  image: Uint8Array,
+  options: ClassifyOptions = {},
+): Promise<Classification> {
+  const [outcome] = await classifyImages(deps, [image], options);
+  if (!outcome) throw new Error('engine returned no result');
+  if (!outcome.ok) throw outcome.error;
+  return outcome.value;
+}

@@ -1,0 +1,126 @@
+/**
+ * The service's one error vocabulary. Every failure a client can cause or see is one of these;
+ * the HTTP error middleware maps them to `{ error, code, message, requestId }` in one place.
+ */
+export interface AppErrorOptions {
+  cause?: unknown;
+  /** Seconds a client should wait before retrying (sent as `Retry-After`). */
+  retryAfterSeconds?: number;
+  details?: Record<string, unknown>;
+}
+
+export class AppError extends Error {
+  /** Stable machine-readable code, e.g. `INVALID_IMAGE`. */
+  readonly code: string;
+  readonly statusCode: number;
+  /** Whether `message` may be shown to the client; server faults (5xx) are hidden unless planned. */
+  readonly expose: boolean;
+  readonly retryAfterSeconds: number | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: string, statusCode: number, message: string, options: AppErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.statusCode = statusCode;
+    this.expose = statusCode < 500 || options.retryAfterSeconds !== undefined;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.details = options.details;
+  }
+}
+
+/** 400: the request itself is malformed (bad JSON, base64, multipart, parameters). */
+export class BadRequestError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('BAD_REQUEST', 400, message, options);
+  }
+}
+
+/** 400: the bytes are not an image we can decode. */
+export class InvalidImageError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('INVALID_IMAGE', 400, message, options);
+  }
+}
+
+/** 404: unknown model, job or route. */
+export class NotFoundError extends AppError {
+  constructor(code: 'MODEL_NOT_FOUND' | 'JOB_NOT_FOUND' | 'NOT_FOUND', message: string) {
+    super(code, 404, message);
+  }
+}
+
+/** 413: the payload or an image is over the size limit. */
+export class PayloadTooLargeError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('PAYLOAD_TOO_LARGE', 413, message, options);
+  }
+}
+
+/** 415: the content type is not one we accept. */
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message: string) {
+    super('UNSUPPORTED_MEDIA_TYPE', 415, message);
+  }
+}
+
+/** 422: the image decodes but cannot be used (zero size, too many pixels). */
+export class UnusableImageError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('UNUSABLE_IMAGE', 422, message, options);
+  }
+}
+
+/** 429: this client is over its rate. */
+export class RateLimitedError extends AppError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super('RATE_LIMITED', 429, message, { retryAfterSeconds });
+  }
+}
+
+/** 503: the service is at capacity and sheds this request instead of queueing it without bound. */
+export class OverloadedError extends AppError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super('OVERLOADED', 503, message, { retryAfterSeconds });
+  }
+}
+
+/** 503: not ready yet (model still loading) or a model failed to load. */
+export class NotReadyError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('NOT_READY', 503, message, { retryAfterSeconds: 1, ...options });
+  }
+}
+
+/** 504: the work did not finish in time. */
+export class TimeoutError extends AppError {
+  constructor(message: string) {
+    super('TIMEOUT', 504, message);
+  }
+}
+
+/** Narrow an unknown throwable to our vocabulary. */
+export const isAppError = (err: unknown): err is AppError => err instanceof AppError;
+
+/** Plain form of an error, to cross a worker-thread or queue boundary and come back typed. */
+export interface ErrorRecord {
+  code: string;
+  statusCode: number;
+  message: string;
+  retryAfterSeconds?: number;
+}
+
+export const toErrorRecord = (err: unknown): ErrorRecord =>
+  isAppError(err)
+    ? {
+        code: err.code,
+        statusCode: err.statusCode,
+        message: err.message,
+        ...(err.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: err.retryAfterSeconds }),
+      }
+    : { code: 'INTERNAL', statusCode: 500, message: err instanceof Error ? err.message : String(err) };
+
+export const fromErrorRecord = (rec: ErrorRecord): AppError =>
+  new AppError(rec.code, rec.statusCode, rec.message, {
+    ...(rec.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: rec.retryAfterSeconds }),
+  });

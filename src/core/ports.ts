@@ -1,0 +1,49 @@
+import type { ErrorRecord } from './errors';
+import type { ModelInfo, ModelManifest } from './model';
+
+/** How urgently an inference is wanted: interactive requests are served first and shed under overload. */
+export type Priority = 'interactive' | 'background';
+
+/** Raw model output for one image, before softmax and top-k. */
+export interface Scores {
+  scores: Float32Array;
+  decodeMs: number;
+  inferMs: number;
+  queueMs: number;
+  image: { width: number; height: number; format: string };
+}
+
+export type ScoresOrError = { ok: true; value: Scores } | { ok: false; error: ErrorRecord };
+
+/**
+ * Turns image bytes into model scores. Implementations: in-thread (one request per Lambda container)
+ * and a worker pool with admission control (many concurrent invocations in one local process).
+ */
+export interface InferenceEngine {
+  /**
+   * Scores each image; a bad image fails only its own slot. Throws (OverloadedError, NotReadyError)
+   * when the whole call is refused.
+   */
+  infer(model: string, images: readonly Uint8Array[], priority: Priority): Promise<ScoresOrError[]>;
+  /** Resolves once every model is loaded and warmed up. */
+  ready(): Promise<void>;
+  stats(): EngineStats;
+  close(): Promise<void>;
+}
+
+export interface EngineStats {
+  kind: 'inline' | 'pool';
+  workers: number;
+  inFlight: number;
+  queued: number;
+  shed: number;
+}
+
+/** The registered models: manifests, labels and load facts. */
+export interface ModelCatalog {
+  readonly defaultModel: string;
+  names(): string[];
+  manifest(name: string): ModelManifest | undefined;
+  labels(name: string): readonly string[] | undefined;
+  info(): ModelInfo[];
+}
