@@ -13,7 +13,8 @@ export interface ClassifyDeps {
 
 export interface ClassifyOptions {
   model?: string | undefined;
-  topK?: number | undefined;
+  /** A number, or the raw string from a query or form field; validated by parseTopK. */
+  topK?: number | string | undefined;
   priority?: Priority;
 }
 

@@ -1,0 +1,126 @@
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+
+/** Where inference runs: in the calling thread (AWS: one request per container) or a shared worker pool (local). */
+export type InferenceMode = 'inline' | 'pool';
+
+export interface Config {
+  serviceName: string;
+  stage: string;
+  modelsDir: string;
+  defaultModel: string;
+  models: string[];
+  verifyModels: boolean;
+  inference: {
+    mode: InferenceMode;
+    /** ONNX Runtime intra-op threads per session: the vCPUs of a Lambda container, 1 per pool worker. */
+    intraOpThreads: number;
+    poolWorkers: number;
+    /** Images one pool worker holds at once, so decoding the next overlaps inferring the current. */
+    perWorkerInFlight: number;
+    maxBatch: number;
+    /** Shed interactive work whose predicted queue wait exceeds this. */
+    maxQueueWaitMs: number;
+    /** Hard bound on queued interactive images, whatever the prediction says. */
+    maxQueuedImages: number;
+  };
+  limits: {
+    maxImageBytes: number;
+    maxBodyBytes: number;
+    maxPixels: number;
+    maxBatchImages: number;
+  };
+  batch: {
+    bucket: string;
+    queueUrl: string;
+    dlqUrl: string;
+    uploadPrefix: string;
+    resultsPrefix: string;
+    presignExpiresSeconds: number;
+    maxPresignedUrls: number;
+    s3Endpoint: string | undefined;
+    sqsEndpoint: string | undefined;
+    region: string;
+  };
+}
+
+class ConfigError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`${name}=${raw}: expected an integer from ${min} to ${max}`);
+  return n;
+}
+
+function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const hit = allowed.find((a) => a === raw);
+  if (!hit) throw new ConfigError(`${name}=${raw}: expected one of ${allowed.join(', ')}`);
+  return hit;
+}
+
+/** The project's models folder: beside the deployed code (Lambda: /var/task), in a layer, or in the checkout. */
+function findModelsDir(): string {
+  const candidates = [
+    path.join(process.cwd(), 'models'),
+    path.resolve(__dirname, '..', '..', 'models'),
+    path.resolve(__dirname, '..', '..', '..', 'models'),
+    '/opt/models',
+  ];
+  return candidates.find((c) => existsSync(path.join(c, 'mobilenetv2-int8'))) ?? candidates[0] ?? 'models';
+}
+
+/** Parses the environment once into a frozen, validated config. */
+export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
+  const cores = availableParallelism();
+  const mode = oneOf(env, 'INFERENCE_MODE', ['inline', 'pool'] as const, 'inline');
+  const cfg: Config = {
+    serviceName: env.POWERTOOLS_SERVICE_NAME || 'image-classifier',
+    stage: env.STAGE || 'local',
+    modelsDir: env.MODELS_DIR ? path.resolve(env.MODELS_DIR) : findModelsDir(),
+    defaultModel: env.DEFAULT_MODEL || 'mobilenetv2-int8',
+    models: (env.MODELS || '').split(',').map((s) => s.trim()).filter(Boolean),
+    verifyModels: env.VERIFY_MODELS !== 'false',
+    inference: {
+      mode,
+      intraOpThreads: int(env, 'INTRA_OP_THREADS', mode === 'pool' ? 1 : cores, 1, 64),
+      poolWorkers: int(env, 'POOL_WORKERS', cores, 1, 64),
+      perWorkerInFlight: int(env, 'POOL_PER_WORKER_IN_FLIGHT', 2, 1, 32),
+      maxBatch: int(env, 'MAX_INFER_BATCH', 8, 1, 64),
+      maxQueueWaitMs: int(env, 'MAX_QUEUE_WAIT_MS', 400, 1, 60_000),
+      maxQueuedImages: int(env, 'MAX_QUEUED_IMAGES', 256, 1, 100_000),
+    },
+    limits: {
+      maxImageBytes: int(env, 'MAX_IMAGE_BYTES', 4 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+      // A Lambda synchronous payload is at most 6 MB, base64 included.
+      maxBodyBytes: int(env, 'MAX_BODY_BYTES', 6 * 1024 * 1024, 1024, 100 * 1024 * 1024),
+      maxPixels: int(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),
+      maxBatchImages: int(env, 'MAX_BATCH_IMAGES', 16, 1, 256),
+    },
+    batch: {
+      bucket: env.BUCKET_NAME || 'image-classifier-local',
+      queueUrl: env.QUEUE_URL || 'http://127.0.0.1:9324/000000000000/infer-queue',
+      dlqUrl: env.DLQ_URL || 'http://127.0.0.1:9324/000000000000/infer-dlq',
+      uploadPrefix: 'uploads/',
+      resultsPrefix: 'results/',
+      presignExpiresSeconds: int(env, 'PRESIGN_EXPIRES_SECONDS', 3600, 60, 7 * 24 * 3600),
+      maxPresignedUrls: int(env, 'MAX_PRESIGNED_URLS', 1000, 1, 10_000),
+      s3Endpoint: env.S3_ENDPOINT || undefined,
+      sqsEndpoint: env.SQS_ENDPOINT || undefined,
+      region: env.AWS_REGION || 'us-east-1',
+    },
+  };
+  return Object.freeze(cfg);
+}
+
+let cached: Readonly<Config> | undefined;
+
+/** The process's config, parsed on first use (cold start). */
+export const config = (): Readonly<Config> => {
+  cached ??= parseConfig();
+  return cached;
+};

@@ -1,0 +1,59 @@
+import { FsModelCatalog } from '../adapters/fs-model-catalog';
+import { LocalEngine } from '../adapters/local-engine';
+import { PooledEngine } from '../adapters/pool/pooled-engine';
+import type { ClassifyDeps } from '../core/classify';
+import type { InferenceEngine } from '../core/ports';
+import { config } from '../config';
+import { prom } from './middleware/observability';
+
+/** Everything expensive, built once per container (locally: once per process) and shared by every handler. */
+export interface Container extends ClassifyDeps {
+  catalog: FsModelCatalog;
+  engine: InferenceEngine;
+  startedAt: number;
+}
+
+let container: Container | undefined;
+
+function build(): Container {
+  const cfg = config();
+  const catalog = new FsModelCatalog({
+    dir: cfg.modelsDir,
+    defaultModel: cfg.defaultModel,
+    only: cfg.models,
+    verify: cfg.verifyModels,
+  });
+  const engine: InferenceEngine =
+    cfg.inference.mode === 'pool'
+      ? new PooledEngine(catalog, {
+          modelsDir: cfg.modelsDir,
+          defaultModel: cfg.defaultModel,
+          models: catalog.names(),
+          intraOpThreads: cfg.inference.intraOpThreads,
+          maxPixels: cfg.limits.maxPixels,
+          maxBatch: cfg.inference.maxBatch,
+          workers: cfg.inference.poolWorkers,
+          perWorkerInFlight: cfg.inference.perWorkerInFlight,
+          maxQueueWaitMs: cfg.inference.maxQueueWaitMs,
+          maxQueuedImages: cfg.inference.maxQueuedImages,
+        })
+      : new LocalEngine(catalog, {
+          intraOpThreads: cfg.inference.intraOpThreads,
+          maxPixels: cfg.limits.maxPixels,
+          maxBatch: cfg.inference.maxBatch,
+        });
+  // Start loading at cold start so the first request finds warm sessions; failures surface via ready().
+  engine.ready().catch(() => undefined);
+  for (const name of catalog.names()) {
+    prom.modelLoadSeconds.set({ model: name }, () => (catalog.info().find((m) => m.name === name)?.loadMs ?? 0) / 1000);
+  }
+  prom.engineQueued.set({}, () => engine.stats().queued);
+  prom.engineInFlight.set({}, () => engine.stats().inFlight);
+  return { catalog, engine, startedAt: Date.now() };
+}
+
+/** The container's shared dependencies, created on first use. */
+export const getContainer = (): Container => {
+  container ??= build();
+  return container;
+};

@@ -1,0 +1,58 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import { Counter, Gauge, Histogram, Registry } from '../../adapters/prometheus';
+
+/** One service name for logs, metrics and traces. */
+const serviceName = process.env.POWERTOOLS_SERVICE_NAME || 'image-classifier';
+
+export const logger = new Logger({ serviceName });
+/** CloudWatch EMF metrics in AWS; disabled locally with POWERTOOLS_METRICS_DISABLED. */
+export const metrics = new Metrics({ namespace: 'ImageClassifier', serviceName });
+export const tracer = new Tracer({ serviceName });
+
+/** Metric names, kept in one place. */
+export const MetricName = {
+  requests: 'http_requests_total',
+  requestSeconds: 'http_request_duration_seconds',
+  decodeSeconds: 'image_decode_duration_seconds',
+  inferSeconds: 'model_inference_duration_seconds',
+  queueSeconds: 'inference_queue_wait_seconds',
+  images: 'images_classified_total',
+  shed: 'requests_shed_total',
+  modelLoadSeconds: 'model_load_seconds',
+  engineQueued: 'inference_queued_images',
+  engineInFlight: 'inference_in_flight_images',
+} as const;
+
+const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const stageBuckets = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1];
+
+/** Prometheus registry for GET /metrics (per process: locally that is the whole service). */
+export const prom = {
+  registry: new Registry(),
+  requests: new Counter(MetricName.requests, 'HTTP requests by route and status code.'),
+  requestSeconds: new Histogram(MetricName.requestSeconds, 'HTTP request latency inside the function.', latencyBuckets),
+  decodeSeconds: new Histogram(MetricName.decodeSeconds, 'Decode, resize and crop time per image.', stageBuckets),
+  inferSeconds: new Histogram(MetricName.inferSeconds, 'Model inference time per image.', stageBuckets),
+  queueSeconds: new Histogram(MetricName.queueSeconds, 'Time an image waited for an inference slot.', latencyBuckets),
+  images: new Counter(MetricName.images, 'Images classified, by model and outcome.'),
+  shed: new Counter(MetricName.shed, 'Requests refused by admission control, by route.'),
+  modelLoadSeconds: new Gauge(MetricName.modelLoadSeconds, 'Time to create and warm up each model session.'),
+  engineQueued: new Gauge(MetricName.engineQueued, 'Images waiting for the inference pool.'),
+  engineInFlight: new Gauge(MetricName.engineInFlight, 'Images being decoded or inferred.'),
+};
+for (const m of [
+  prom.requests,
+  prom.requestSeconds,
+  prom.decodeSeconds,
+  prom.inferSeconds,
+  prom.queueSeconds,
+  prom.images,
+  prom.shed,
+  prom.modelLoadSeconds,
+  prom.engineQueued,
+  prom.engineInFlight,
+]) {
+  prom.registry.register(m);
+}
