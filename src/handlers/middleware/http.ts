@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { isAppError } from '../../core/errors';
 import { logger, metrics, prom, tracer } from './observability';
 
@@ -62,6 +63,8 @@ const httpCore = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyRe
     const t0 = started.get(request.event);
     if (t0 !== undefined) prom.requestSeconds.observe({ route }, (performance.now() - t0) / 1000);
     if (status === 503 || status === 429) prom.shed.inc({ route });
+    // EMF in AWS (CloudWatch): one data point per request, by status class.
+    metrics.addMetric(status >= 500 ? 'Http5xx' : status >= 400 ? 'Http4xx' : 'Http2xx', MetricUnit.Count, 1);
     const requestId = requestIdOf(request.event, request.context);
     request.response = {
       ...request.response,

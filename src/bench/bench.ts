@@ -1,0 +1,105 @@
+// `npm run bench`: the machine's in-process ceiling (decode + infer through the worker pool, no HTTP) beside
+// POST /predict through the local stack at rising connection counts, in one run so the figures compare.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { FsModelCatalog } from '../adapters/fs-model-catalog';
+import { PooledEngine } from '../adapters/pool/pooled-engine';
+import { config } from '../config';
+import { optionsFromEnv, startLocalStack } from '../local/start';
+import { type LoadResult, percentile, type RequestSpec, runLoad } from './load';
+
+const args = process.argv.slice(2);
+const flag = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? (args[i + 1] as string) : fallback;
+};
+const connectionsList = flag('connections', '1,4,16,64,256').split(',').map(Number);
+const durationS = Number(flag('duration', '15'));
+const ceilingS = Number(flag('ceiling-duration', '10'));
+const imagesDir = path.resolve(flag('images', process.env.TEST_IMAGES_DIR || path.join(__dirname, '..', '..', '..', '..', 'shared', 'images')));
+
+const mime = (f: string) => (f.endsWith('.png') ? 'image/png' : 'image/jpeg');
+
+async function ceiling(photos: Buffer[]): Promise<{ imagesPerS: number; p50: number; p99: number }> {
+  const cfg = config();
+  const catalog = new FsModelCatalog({ dir: cfg.modelsDir, defaultModel: cfg.defaultModel, only: [cfg.defaultModel], verify: false });
+  const engine = new PooledEngine(catalog, {
+    modelsDir: cfg.modelsDir,
+    defaultModel: cfg.defaultModel,
+    models: [cfg.defaultModel],
+    intraOpThreads: 1,
+    maxPixels: cfg.limits.maxPixels,
+    maxBatch: cfg.inference.maxBatch,
+    workers: cfg.inference.poolWorkers,
+    perWorkerInFlight: cfg.inference.perWorkerInFlight,
+    maxQueueWaitMs: 1e9,
+    maxQueuedImages: 1e9,
+  });
+  await engine.ready();
+  const lat: number[] = [];
+  let done = 0;
+  const endAt = performance.now() + ceilingS * 1000;
+  const started = performance.now();
+  // Enough concurrent submitters to keep every worker's slots full, like a saturated API.
+  await Promise.all(
+    Array.from({ length: cfg.inference.poolWorkers * 4 }, async (_, c) => {
+      let i = c;
+      while (performance.now() < endAt) {
+        const t0 = performance.now();
+        const [r] = await engine.infer(cfg.defaultModel, [photos[i++ % photos.length] as Buffer], 'background');
+        if (!r?.ok) throw new Error(`ceiling run failed: ${JSON.stringify(r)}`);
+        lat.push(performance.now() - t0);
+        done++;
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  await engine.close();
+  lat.sort((a, b) => a - b);
+  return { imagesPerS: done / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99) };
+}
+
+const fmt = (n: number, d = 1) => n.toFixed(d);
+
+async function main() {
+  const files = readdirSync(imagesDir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
+  const photos = files.map((f) => readFileSync(path.join(imagesDir, f)));
+  console.log(`bench: ${files.length} photos from ${imagesDir}; ${durationS}s per step; model ${config().defaultModel}`);
+
+  const ceil = await ceiling(photos);
+  console.log(`in-process ceiling (pool, no HTTP): ${fmt(ceil.imagesPerS)} images/s, p50 ${fmt(ceil.p50)} ms, p99 ${fmt(ceil.p99)} ms`);
+
+  const external = process.env.BENCH_URL;
+  const stack = external ? undefined : await startLocalStack(optionsFromEnv());
+  const url = external ?? stack?.url ?? '';
+  const requests: RequestSpec[] = files.map((f, i) => ({
+    method: 'POST',
+    path: '/predict',
+    headers: { 'Content-Type': mime(f) },
+    body: photos[i] as Buffer,
+  }));
+  // Warm the path (first invocations load handler modules).
+  await runLoad({ url, connections: 2, durationS: 2, requests });
+  const rows: LoadResult[] = [];
+  for (const c of connectionsList) {
+    const r = await runLoad({ url, connections: c, durationS, requests });
+    rows.push(r);
+    console.log(`  ${c} connections: ${fmt(r.okRps)} ok req/s, p99 ${fmt(r.p99)} ms, shed ${r.shed}, errors ${r.httpErrors + r.socketErrors}`);
+  }
+  await stack?.stop();
+
+  const header = '| connections | ok req/s | % of ceiling | p50 ms | p99 ms | max ms | shed (429/503) | shed p99 ms | shed w/o Retry-After | HTTP errors | socket errors |';
+  console.log(`\nIn-process ceiling: **${fmt(ceil.imagesPerS)} images/s** (p50 ${fmt(ceil.p50)} ms, p99 ${fmt(ceil.p99)} ms)\n`);
+  console.log(header);
+  console.log(`|${header.split('|').slice(1, -1).map(() => '---').join('|')}|`);
+  for (const r of rows) {
+    console.log(
+      `| ${r.connections} | ${fmt(r.okRps)} | ${fmt((100 * r.okRps) / ceil.imagesPerS, 0)} % | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.max)} | ${r.shed} | ${fmt(r.shedP99)} | ${r.shedWithoutRetryAfter} | ${r.httpErrors} | ${r.socketErrors} |`,
+    );
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
