@@ -1,6 +1,12 @@
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { FsModelCatalog } from '../adapters/fs-model-catalog';
 import { LocalEngine } from '../adapters/local-engine';
 import { PooledEngine } from '../adapters/pool/pooled-engine';
+import { S3ObjectStore } from '../adapters/s3-object-store';
+import { SqsWorkQueue } from '../adapters/sqs-work-queue';
+import { unzip } from '../adapters/zip';
+import type { BatchDeps } from '../core/batch';
 import type { ClassifyDeps } from '../core/classify';
 import type { InferenceEngine } from '../core/ports';
 import { config } from '../config';
@@ -56,4 +62,30 @@ function build(): Container {
 export const getContainer = (): Container => {
   container ??= build();
   return container;
+};
+
+/** The batch path's dependencies: SDK clients built once per container, injected into the adapters. */
+let batch: BatchDeps | undefined;
+
+export const getBatchDeps = (): BatchDeps => {
+  if (batch) return batch;
+  const cfg = config();
+  const local = { credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID || 'local', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || 'local' } };
+  const s3 = new S3Client({
+    region: cfg.batch.region,
+    ...(cfg.batch.s3Endpoint ? { endpoint: cfg.batch.s3Endpoint, forcePathStyle: true, ...local } : {}),
+  });
+  const sqs = new SQSClient({ region: cfg.batch.region, ...(cfg.batch.sqsEndpoint ? { endpoint: cfg.batch.sqsEndpoint, ...local } : {}) });
+  batch = {
+    ...getContainer(),
+    store: new S3ObjectStore(s3, cfg.batch.bucket),
+    queue: new SqsWorkQueue(sqs, cfg.batch.queueUrl),
+    unzip: (z) => unzip(z, cfg.limits.maxImageBytes),
+    limits: {
+      maxImageBytes: cfg.limits.maxImageBytes,
+      maxPresignedUrls: cfg.batch.maxPresignedUrls,
+      presignExpiresSeconds: cfg.batch.presignExpiresSeconds,
+    },
+  };
+  return batch;
 };

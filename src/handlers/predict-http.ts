@@ -1,4 +1,5 @@
 // Trigger: API Gateway, POST /predict — one image, top-k labels.
+import { createHash } from 'node:crypto';
 import { classifyImage } from '../core/classify';
 import { config } from '../config';
 import { getContainer } from './container';
@@ -12,14 +13,16 @@ export const handler = httpHandler(async (event, context) => {
   const { images, fields } = await readImages(event, config().limits, false);
   const q = event.queryStringParameters ?? {};
   const model = (fields.model as string | undefined) ?? q.model;
-  const result = await classifyImage(deps, images[0] ?? new Uint8Array(), { model, topK: fields.topK ?? q.topK });
+  const bytes = images[0] ?? new Uint8Array();
+  const result = await classifyImage(deps, bytes, { model, topK: fields.topK ?? q.topK });
   recordClassification(result);
   return {
     body: {
       requestId: requestIdOf(event, context),
       model: result.model,
       predictions: result.predictions,
-      image: result.image,
+      // The checksum of the bytes as received lets a client prove its upload arrived intact.
+      image: { ...result.image, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') },
       timings: { ...result.timings, totalMs: performance.now() - started },
     },
   };

@@ -1,0 +1,81 @@
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { ObjectStore, StoredObject } from '../core/batch';
+
+const isMissing = (err: unknown): boolean => {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
+};
+
+const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
+
+/** The batch path's bucket on S3 (or the local S3), with an injected client. */
+export class S3ObjectStore implements ObjectStore {
+  constructor(
+    private readonly client: S3Client,
+    readonly bucket: string,
+  ) {}
+
+  async get(key: string): Promise<StoredObject | undefined> {
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      const body = res.Body ? await res.Body.transformToByteArray() : new Uint8Array();
+      return { body, etag: unquote(res.ETag), metadata: res.Metadata ?? {} };
+    } catch (err: unknown) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async head(key: string): Promise<{ etag: string; metadata: Record<string, string> } | undefined> {
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return { etag: unquote(res.ETag), metadata: res.Metadata ?? {} };
+    } catch (err: unknown) {
+      if (isMissing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async put(key: string, body: Uint8Array | string, options: { contentType?: string; metadata?: Record<string, string> } = {}): Promise<void> {
+    await this.client.send(
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        Body: body,
+        ...(options.contentType ? { ContentType: options.contentType } : {}),
+        ...(options.metadata ? { Metadata: options.metadata } : {}),
+      }),
+    );
+  }
+
+  async list(prefix: string): Promise<Array<{ key: string; size: number }>> {
+    const out: Array<{ key: string; size: number }> = [];
+    let token: string | undefined;
+    do {
+      const res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
+      token = res.IsTruncated ? res.NextContinuationToken : undefined;
+    } while (token);
+    return out;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  presignPut(key: string, expiresSeconds: number): Promise<string> {
+    return getSignedUrl(this.client, new PutObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresSeconds });
+  }
+
+  presignGet(key: string, expiresSeconds: number): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresSeconds });
+  }
+}

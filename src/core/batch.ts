@@ -1,0 +1,283 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { type ClassifyDeps, classifyImages, parseTopK, resolveModel } from './classify';
+import { type AppError, BadRequestError, NotFoundError, PayloadTooLargeError, toErrorRecord } from './errors';
+import {
+  errorResult,
+  type Job,
+  type JobCounts,
+  type JobStatus,
+  jobStatus,
+  keys,
+  parseManifest,
+  parseUploadKey,
+  type ResultRecord,
+  resultsCsv,
+  resultsJsonl,
+  type WorkItem,
+} from './jobs';
+
+/** An object as the batch path needs it. */
+export interface StoredObject {
+  body: Uint8Array;
+  etag: string;
+  metadata: Record<string, string>;
+}
+
+/** The bucket (S3 in AWS, the local S3 emulator offline). */
+export interface ObjectStore {
+  readonly bucket: string;
+  get(key: string): Promise<StoredObject | undefined>;
+  head(key: string): Promise<{ etag: string; metadata: Record<string, string> } | undefined>;
+  put(key: string, body: Uint8Array | string, options?: { contentType?: string; metadata?: Record<string, string> }): Promise<void>;
+  list(prefix: string): Promise<Array<{ key: string; size: number }>>;
+  delete(key: string): Promise<void>;
+  presignPut(key: string, expiresSeconds: number): Promise<string>;
+  presignGet(key: string, expiresSeconds: number): Promise<string>;
+}
+
+/** The work queue feeding inference workers (SQS). */
+export interface WorkQueue {
+  send(items: readonly WorkItem[]): Promise<void>;
+}
+
+/** Reads image entries out of an uploaded archive. */
+export type ArchiveReader = (zip: Uint8Array) => Array<{ name: string; data: Uint8Array }>;
+
+export interface BatchDeps extends ClassifyDeps {
+  store: ObjectStore;
+  queue: WorkQueue;
+  unzip: ArchiveReader;
+  now?: () => Date;
+  limits: { maxImageBytes: number; maxPresignedUrls: number; presignExpiresSeconds: number };
+}
+
+const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|avif|heic|bmp)$/i;
+const now = (deps: BatchDeps) => (deps.now ?? (() => new Date()))();
+
+/** Stable id of one image: the same bucket/key is the same item, whoever reports it and how often. */
+export const itemIdOf = (bucket: string, key: string): string => createHash('sha256').update(`${bucket}/${key}`).digest('hex').slice(0, 32);
+
+async function readJob(deps: BatchDeps, jobId: string): Promise<Job | undefined> {
+  const obj = await deps.store.get(keys.job(jobId));
+  return obj ? (JSON.parse(Buffer.from(obj.body).toString('utf8')) as Job) : undefined;
+}
+
+/** POST /jobs: a job and presigned PUT URLs for its images. */
+export async function createJob(
+  deps: BatchDeps,
+  input: { count?: unknown; model?: unknown; topK?: unknown; names?: unknown },
+): Promise<{ job: Job; uploadPrefix: string; uploads: Array<{ key: string; url: string; method: 'PUT' }>; expiresInSeconds: number }> {
+  const names = Array.isArray(input.names) ? input.names.map(String) : undefined;
+  const count = names ? names.length : input.count === undefined ? 0 : Number(input.count);
+  if (!Number.isInteger(count) || count < 0) throw new BadRequestError('count must be a non-negative integer');
+  if (count > deps.limits.maxPresignedUrls) throw new PayloadTooLargeError(`at most ${deps.limits.maxPresignedUrls} upload URLs per job`);
+  const model = resolveModel(deps.catalog, typeof input.model === 'string' ? input.model : undefined);
+  const job: Job = {
+    jobId: randomUUID(),
+    model,
+    topK: parseTopK(input.topK),
+    createdAt: now(deps).toISOString(),
+    announced: count,
+    explicit: true,
+  };
+  await deps.store.put(keys.job(job.jobId), JSON.stringify(job), { contentType: 'application/json' });
+  const prefix = keys.uploadPrefix(job.jobId);
+  const uploads = await Promise.all(
+    Array.from({ length: count }, async (_, i) => {
+      const name = names?.[i]?.replace(/[^A-Za-z0-9._-]/g, '_') ?? `image-${String(i).padStart(5, '0')}`;
+      const key = `${prefix}${name}`;
+      return { key, url: await deps.store.presignPut(key, deps.limits.presignExpiresSeconds), method: 'PUT' as const };
+    }),
+  );
+  return { job, uploadPrefix: prefix, uploads, expiresInSeconds: deps.limits.presignExpiresSeconds };
+}
+
+/** A job created by its first upload, with the default model. */
+async function ensureJob(deps: BatchDeps, jobId: string): Promise<Job> {
+  const existing = await readJob(deps, jobId);
+  if (existing) return existing;
+  const job: Job = { jobId, model: deps.catalog.defaultModel, topK: 5, createdAt: now(deps).toISOString(), announced: 0, explicit: false };
+  await deps.store.put(keys.job(jobId), JSON.stringify(job), { contentType: 'application/json' });
+  return job;
+}
+
+async function register(deps: BatchDeps, job: Job, key: string, etag: string): Promise<WorkItem> {
+  const itemId = itemIdOf(deps.store.bucket, key);
+  // Idempotent: a duplicate event rewrites the same marker, so the expected count does not move.
+  await deps.store.put(keys.item(job.jobId, itemId), JSON.stringify({ key, etag }), { contentType: 'application/json' });
+  return { v: 1, jobId: job.jobId, itemId, bucket: deps.store.bucket, key, etag, model: job.model, topK: job.topK };
+}
+
+async function storeResult(deps: BatchDeps, record: ResultRecord): Promise<void> {
+  await deps.store.put(keys.result(record.jobId, record.itemId), JSON.stringify(record), {
+    contentType: 'application/json',
+    metadata: { 'source-etag': record.etag, ok: String(record.ok) },
+  });
+  const [mine, other] = record.ok
+    ? [keys.doneMarker(record.jobId, record.itemId), keys.failedMarker(record.jobId, record.itemId)]
+    : [keys.failedMarker(record.jobId, record.itemId), keys.doneMarker(record.jobId, record.itemId)];
+  await deps.store.put(mine, '');
+  // A re-uploaded image that now succeeds (or fails) must not count on both sides.
+  await deps.store.delete(other);
+}
+
+/**
+ * S3 ObjectCreated under uploads/: registers each image of a job and queues it. A zip is expanded into
+ * images under uploads/ (each then arrives here on its own); a manifest queues the keys it lists.
+ */
+export async function ingestUpload(deps: BatchDeps, upload: { key: string; etag: string }): Promise<{ kind: string; queued: number }> {
+  const parsed = parseUploadKey(upload.key);
+  if (!parsed) return { kind: 'ignored', queued: 0 };
+  const job = await ensureJob(deps, parsed.jobId);
+  if (parsed.kind === 'image') {
+    const item = await register(deps, job, upload.key, upload.etag);
+    await deps.queue.send([item]);
+    return { kind: 'image', queued: 1 };
+  }
+  const obj = await deps.store.get(upload.key);
+  if (!obj) return { kind: parsed.kind, queued: 0 };
+  if (parsed.kind === 'zip') {
+    const base = parsed.name.replace(/\.zip$/i, '');
+    const entries = deps.unzip(obj.body).filter((e) => IMAGE_EXT.test(e.name) && !e.name.split('/').some((p) => p.startsWith('.') || p === '__MACOSX'));
+    for (const e of entries) {
+      await deps.store.put(`${keys.uploadPrefix(job.jobId)}${base}/${e.name}`, e.data);
+    }
+    return { kind: 'zip', queued: 0 };
+  }
+  const listed = parseManifest(Buffer.from(obj.body).toString('utf8'), parsed.name.toLowerCase().endsWith('.jsonl') ? 'jsonl' : 'csv');
+  const items: WorkItem[] = [];
+  for (const key of listed) {
+    const head = await deps.store.head(key);
+    if (!head) {
+      // Counted and answered at once: a listed key that does not exist is that image's error record.
+      const item = await register(deps, job, key, 'missing');
+      const m = deps.catalog.manifest(job.model);
+      await storeResult(deps, errorResult(item, { name: job.model, version: m?.version ?? '' }, { code: 'OBJECT_NOT_FOUND', statusCode: 404, message: `s3://${deps.store.bucket}/${key} does not exist` }, now(deps)));
+      continue;
+    }
+    items.push(await register(deps, job, key, head.etag));
+  }
+  for (let i = 0; i < items.length; i += 10) await deps.queue.send(items.slice(i, i + 10));
+  return { kind: 'manifest', queued: items.length };
+}
+
+/** Errors that retrying will not fix: the image itself is bad. */
+const permanent = (err: AppError) => err.statusCode >= 400 && err.statusCode < 500;
+
+/**
+ * The SQS worker's use case: classifies a micro-batch of queued images in one engine call and stores one
+ * result or error record per image. Already-answered images (same key and etag) are skipped. Returns, per
+ * item, undefined on success or the transient error that should send the message back for a retry.
+ */
+export async function processItems(deps: BatchDeps, items: readonly WorkItem[]): Promise<Array<Error | undefined>> {
+  const outcome: Array<Error | undefined> = items.map(() => undefined);
+  const todo: Array<{ i: number; item: WorkItem; bytes: Uint8Array }> = [];
+  await Promise.all(
+    items.map(async (item, i) => {
+      try {
+        const existing = await deps.store.head(keys.result(item.jobId, item.itemId));
+        if (existing?.metadata['source-etag'] === item.etag) return;
+        const version = deps.catalog.manifest(item.model)?.version ?? '';
+        const obj = await deps.store.get(item.key);
+        if (!obj) {
+          await storeResult(deps, errorResult(item, { name: item.model, version }, { code: 'OBJECT_NOT_FOUND', statusCode: 404, message: `${item.key} no longer exists` }, now(deps)));
+          return;
+        }
+        if (obj.body.length > deps.limits.maxImageBytes) {
+          await storeResult(deps, errorResult(item, { name: item.model, version }, toErrorRecord(new PayloadTooLargeError(`${obj.body.length} bytes, over ${deps.limits.maxImageBytes}`)), now(deps)));
+          return;
+        }
+        todo.push({ i, item, bytes: obj.body });
+      } catch (err: unknown) {
+        outcome[i] = err instanceof Error ? err : new Error(String(err));
+      }
+    }),
+  );
+  // One engine call per model: the images of a batch of messages share the pool (and a tensor where the model batches).
+  const byModel = new Map<string, typeof todo>();
+  for (const t of todo) byModel.set(t.item.model, [...(byModel.get(t.item.model) ?? []), t]);
+  for (const [model, group] of byModel) {
+    let results: Awaited<ReturnType<typeof classifyImages>>;
+    try {
+      results = await classifyImages(deps, group.map((g) => g.bytes), { model, topK: group[0]?.item.topK, priority: 'background' });
+    } catch (err: unknown) {
+      for (const g of group) outcome[g.i] = err instanceof Error ? err : new Error(String(err));
+      continue;
+    }
+    await Promise.all(
+      group.map(async (g, j) => {
+        const r = results[j];
+        try {
+          if (!r) throw new Error('missing classification');
+          if (!r.ok && !permanent(r.error)) throw r.error;
+          const record: ResultRecord = r.ok
+            ? {
+                jobId: g.item.jobId,
+                itemId: g.item.itemId,
+                key: g.item.key,
+                etag: g.item.etag,
+                model: r.value.model,
+                ok: true,
+                predictions: r.value.predictions,
+                timings: r.value.timings,
+                completedAt: now(deps).toISOString(),
+              }
+            : errorResult(g.item, { name: model, version: deps.catalog.manifest(model)?.version ?? '' }, toErrorRecord(r.error), now(deps));
+          await storeResult(deps, record);
+        } catch (err: unknown) {
+          outcome[g.i] = err instanceof Error ? err : new Error(String(err));
+        }
+      }),
+    );
+  }
+  return outcome;
+}
+
+export interface JobReport {
+  jobId: string;
+  status: JobStatus;
+  model: string;
+  counts: JobCounts;
+  createdAt: string;
+  explicit: boolean;
+}
+
+/** GET /jobs/{id}: status and counts, derived from the markers in the bucket. */
+export async function jobReport(deps: BatchDeps, jobId: string): Promise<JobReport> {
+  const job = await readJob(deps, jobId);
+  if (!job) throw new NotFoundError('JOB_NOT_FOUND', `no job "${jobId}"`);
+  const [items, done, failed] = await Promise.all([
+    deps.store.list(keys.items(jobId)),
+    deps.store.list(keys.done(jobId)),
+    deps.store.list(keys.failed(jobId)),
+  ]);
+  const counts: JobCounts = { expected: Math.max(job.announced, items.length), ingested: items.length, done: done.length, failed: failed.length };
+  return { jobId, status: jobStatus(counts), model: job.model, counts, createdAt: job.createdAt, explicit: job.explicit };
+}
+
+/** Every result record of a job, ordered by image key. */
+export async function jobResults(deps: BatchDeps, jobId: string): Promise<ResultRecord[]> {
+  const listed = await deps.store.list(keys.results(jobId));
+  const records = await Promise.all(
+    listed.map(async (o) => {
+      const obj = await deps.store.get(o.key);
+      return obj ? (JSON.parse(Buffer.from(obj.body).toString('utf8')) as ResultRecord) : undefined;
+    }),
+  );
+  return records.filter((r): r is ResultRecord => r !== undefined).sort((a, b) => a.key.localeCompare(b.key));
+}
+
+/** Writes the JSONL and CSV of a finished job once, and returns links to them. */
+export async function assembleResults(deps: BatchDeps, jobId: string): Promise<{ jsonl: string; csv: string }> {
+  const jsonlKey = keys.assembled(jobId, 'jsonl');
+  if (!(await deps.store.head(jsonlKey))) {
+    const records = await jobResults(deps, jobId);
+    await deps.store.put(keys.assembled(jobId, 'csv'), resultsCsv(records), { contentType: 'text/csv' });
+    await deps.store.put(jsonlKey, resultsJsonl(records), { contentType: 'application/x-ndjson' });
+  }
+  return {
+    jsonl: await deps.store.presignGet(jsonlKey, deps.limits.presignExpiresSeconds),
+    csv: await deps.store.presignGet(keys.assembled(jobId, 'csv'), deps.limits.presignExpiresSeconds),
+  };
+}
+

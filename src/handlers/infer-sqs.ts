@@ -1,0 +1,55 @@
+// Trigger: SQS (infer queue) — classifies a micro-batch of queued images; failed items go back via ReportBatchItemFailures.
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { processItems } from '../core/batch';
+import type { WorkItem } from '../core/jobs';
+import { getBatchDeps } from './container';
+import { eventHandler } from './middleware/events';
+import { logger } from './middleware/observability';
+
+const processor = new BatchProcessor(EventType.SQS);
+
+const parse = (record: SQSRecord): WorkItem | Error => {
+  try {
+    const item = JSON.parse(record.body) as WorkItem;
+    if (item?.v !== 1 || !item.jobId || !item.key || !item.itemId) return new Error('not a work item');
+    return item;
+  } catch (err: unknown) {
+    return err instanceof Error ? err : new Error(String(err));
+  }
+};
+
+export const handler = eventHandler(async (event: SQSEvent, context) => {
+  maybeCrash(event);
+  const parsed = event.Records.map(parse);
+  const items = parsed.filter((p): p is WorkItem => !(p instanceof Error));
+  // The whole micro-batch is classified in one go; the processor then settles each message on its own.
+  const failures = await processItems(getBatchDeps(), items);
+  const outcome = new Map<string, Error | undefined>();
+  items.forEach((item, i) => outcome.set(item.itemId, failures[i]));
+  return processPartialResponse(
+    event,
+    async (record: SQSRecord) => {
+      const p = parse(record);
+      // A malformed message fails every time and so ends in the DLQ after maxReceiveCount, for an operator to see.
+      if (p instanceof Error) throw p;
+      const err = outcome.get(p.itemId);
+      if (err) {
+        logger.warn('item will be retried', { key: p.key, error: err.message });
+        throw err;
+      }
+    },
+    processor,
+    { context },
+  );
+});
+
+/** Test-only fault injection (env FAULT_CRASH_ON_KEY): dies like a container killed mid-batch, once per marker file. */
+function maybeCrash(event: SQSEvent): void {
+  const marker = process.env.FAULT_CRASH_ON_KEY;
+  if (!marker) return;
+  if (event.Records.some((r) => r.body.includes(marker) && Number(r.attributes.ApproximateReceiveCount) === 1)) {
+    logger.error('fault injection: crashing mid-batch', { marker });
+    process.exit(137);
+  }
+}

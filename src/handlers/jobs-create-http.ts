@@ -1,0 +1,23 @@
+// Trigger: API Gateway, POST /jobs — a batch job and presigned PUT URLs for its images.
+import { createJob } from '../core/batch';
+import { BadRequestError } from '../core/errors';
+import { getBatchDeps } from './container';
+import { httpHandler } from './middleware/http';
+
+export const handler = httpHandler(async (event) => {
+  let input: Record<string, unknown> = {};
+  if (event.body) {
+    try {
+      const raw = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+      input = JSON.parse(raw) as Record<string, unknown>;
+    } catch (err: unknown) {
+      throw new BadRequestError('the body must be JSON like {"count": 20, "model": "mobilenetv2-int8"}', { cause: err });
+    }
+  }
+  const created = await createJob(getBatchDeps(), input);
+  return {
+    statusCode: 201,
+    headers: { Location: `/jobs/${created.job.jobId}` },
+    body: { jobId: created.job.jobId, model: created.job.model, topK: created.job.topK, uploadPrefix: created.uploadPrefix, expiresInSeconds: created.expiresInSeconds, uploads: created.uploads },
+  };
+});

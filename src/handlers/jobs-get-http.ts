@@ -1,0 +1,24 @@
+// Trigger: API Gateway, GET /jobs/{jobId} — status, counts and, once finished, links to the results.
+import { assembleResults, jobReport } from '../core/batch';
+import { BadRequestError } from '../core/errors';
+import { isValidJobId } from '../core/jobs';
+import { getBatchDeps } from './container';
+import { httpHandler } from './middleware/http';
+
+export const handler = httpHandler(async (event) => {
+  const jobId = event.pathParameters?.jobId ?? '';
+  if (!isValidJobId(jobId)) throw new BadRequestError('malformed job id');
+  const deps = getBatchDeps();
+  const report = await jobReport(deps, jobId);
+  const finished = report.status === 'done' || report.status === 'failed';
+  return {
+    body: {
+      ...report,
+      results: {
+        jsonl: `/jobs/${jobId}/results?format=jsonl`,
+        csv: `/jobs/${jobId}/results?format=csv`,
+        ...(finished ? { download: await assembleResults(deps, jobId) } : {}),
+      },
+    },
+  };
+});

@@ -1,0 +1,13 @@
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
+import type { Context } from 'aws-lambda';
+import { logger, metrics, tracer } from './observability';
+
+/** The shared middy stack for event-triggered functions (S3, SQS): context-aware logs, EMF metrics, traces. */
+export const eventHandler = <E, R>(fn: (event: E, context: Context) => Promise<R>) =>
+  middy(fn)
+    .use(injectLambdaContext(logger))
+    .use(captureLambdaHandler(tracer, { captureResponse: false }))
+    .use(logMetrics(metrics));

@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { photoPath } from '../fixtures/paths';
+
+export const API = (): string => {
+  const url = process.env.API_URL;
+  if (!url) throw new Error('API_URL is not set: the integration global setup starts the stack');
+  return url;
+};
+
+export const photo = (name: string): Buffer => readFileSync(photoPath(name));
+export const mimeOf = (name: string): string => (name.endsWith('.png') ? 'image/png' : 'image/jpeg');
+
+export interface Json {
+  status: number;
+  headers: Headers;
+  body: Record<string, unknown> & { [k: string]: any };
+}
+
+export async function call(method: string, path: string, init: { body?: BodyInit; headers?: Record<string, string> } = {}): Promise<Json> {
+  const res = await fetch(`${API()}${path}`, { method, ...init });
+  const text = await res.text();
+  let body: Json['body'];
+  try {
+    body = JSON.parse(text) as Json['body'];
+  } catch {
+    body = { text };
+  }
+  return { status: res.status, headers: res.headers, body };
+}
+
+export function multipart(files: Array<{ field: string; name: string; data: Buffer; type: string }>, fields: Record<string, string> = {}): FormData {
+  const form = new FormData();
+  for (const [k, v] of Object.entries(fields)) form.append(k, v);
+  for (const f of files) form.append(f.field, new Blob([new Uint8Array(f.data)], { type: f.type }), f.name);
+  return form;
+}

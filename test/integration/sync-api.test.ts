@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto';
+import sharp from 'sharp';
+import { EXPECTED_TOP5 } from '../fixtures/expected-top5';
+import { photoNames } from '../fixtures/paths';
+import { call, mimeOf, multipart, photo } from './helpers';
+
+const DEFAULT = 'mobilenetv2-int8';
+const top1 = (name: string, model = DEFAULT) => EXPECTED_TOP5[model]?.[name]?.[0]?.index;
+
+describe('POST /predict over HTTP through the local stack', () => {
+  it.each(photoNames())('raw body %s: byte-exact upload, expected top-1, timings', async (name) => {
+    // Prepare
+    const bytes = photo(name);
+    // Act
+    const res = await call('POST', '/predict', { body: new Uint8Array(bytes), headers: { 'Content-Type': mimeOf(name) } });
+    // Assess
+    expect(res.status).toBe(200);
+    expect(res.body.image.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+    expect(res.body.image.bytes).toBe(bytes.length);
+    expect(res.body.predictions).toHaveLength(5);
+    expect(res.body.predictions[0].index).toBe(top1(name));
+    expect(res.body.model).toEqual({ name: DEFAULT, version: '1.0.0' });
+    expect(res.body.timings.totalMs).toBeGreaterThan(0);
+    expect(res.body.timings.inferMs).toBeGreaterThan(0);
+    expect(res.body.timings.decodeMs).toBeGreaterThan(0);
+    expect(typeof res.body.requestId).toBe('string');
+    expect(res.headers.get('x-request-id')).toBe(res.body.requestId);
+  });
+
+  it('multipart field "file" with model and topK fields', async () => {
+    const form = multipart([{ field: 'file', name: 'pelican.jpeg', data: photo('pelican.jpeg'), type: 'image/jpeg' }], {
+      model: 'mobilenet-v1-0.75-fp32',
+      topK: '3',
+    });
+    const res = await call('POST', '/predict', { body: form });
+    expect(res.status).toBe(200);
+    expect(res.body.model.name).toBe('mobilenet-v1-0.75-fp32');
+    expect(res.body.predictions).toHaveLength(3);
+    expect(res.body.predictions[0]).toMatchObject({ index: 144, label: 'pelican' });
+    const scores = res.body.predictions.map((p: { score: number }) => p.score);
+    expect([...scores].sort((a, b) => b - a)).toEqual(scores);
+  });
+
+  it('JSON base64 body, topK from the query string', async () => {
+    const res = await call('POST', '/predict?topK=20', {
+      body: JSON.stringify({ image: photo('goldfish.jpg').toString('base64') }),
+      headers: { 'Content-Type': 'application/json' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.predictions).toHaveLength(20);
+    expect(res.body.predictions[0]).toMatchObject({ index: 1, label: 'goldfish' });
+  });
+
+  it('webp, gif, tiff, avif, grayscale, 16-bit and EXIF-rotated variants decode', async () => {
+    const src = photo('bald_eagle.jpeg');
+    const variants: Array<[string, Buffer]> = [
+      ['image/webp', await sharp(src).webp().toBuffer()],
+      ['image/gif', await sharp(src).gif().toBuffer()],
+      ['image/tiff', await sharp(src).tiff().toBuffer()],
+      ['image/avif', await sharp(src).avif({ effort: 0 }).toBuffer()],
+      ['image/png', await sharp(src).grayscale().png().toBuffer()],
+      ['image/png', await sharp(src).toColourspace('rgb16').png().toBuffer()],
+      // Stored rotated on its side with an EXIF tag that rights it: must classify like the original.
+      ['image/jpeg', await sharp(src).rotate(90).withMetadata({ orientation: 8 }).jpeg().toBuffer()],
+    ];
+    for (const [type, body] of variants) {
+      const res = await call('POST', '/predict', { body: new Uint8Array(body), headers: { 'Content-Type': type } });
+      expect({ type, status: res.status }).toEqual({ type, status: 200 });
+      if (type !== 'image/png' || res.body.image.format === 'png') expect(res.body.predictions[0].index).toBe(22);
+    }
+  });
+});
+
+describe('POST /predict/batch', () => {
+  it('returns one result per image in order, with a per-item error for the bad one', async () => {
+    const names = ['pelican.jpeg', 'goldfish.jpg', 'orange.png'];
+    const files = names.map((n) => ({ field: 'files', name: n, data: photo(n), type: mimeOf(n) }));
+    files.splice(1, 0, { field: 'files', name: 'notes.txt', data: Buffer.from('not an image'), type: 'image/jpeg' });
+    const res = await call('POST', '/predict/batch', { body: multipart(files, { topK: '2' }) });
+    expect(res.status).toBe(200);
+    expect(res.body.count).toBe(4);
+    expect(res.body.failed).toBe(1);
+    const r = res.body.results;
+    expect(r.map((x: { ok: boolean }) => x.ok)).toEqual([true, false, true, true]);
+    expect(r[0].predictions[0].index).toBe(144);
+    expect(r[1].error.code).toBe('INVALID_IMAGE');
+    expect(r[2].predictions[0].index).toBe(1);
+    expect(r[3].predictions[0].index).toBe(950);
+    expect(r[3].predictions).toHaveLength(2);
+  });
+
+  it('refuses more than 16 images with 413', async () => {
+    const files = Array.from({ length: 17 }, (_, i) => ({ field: 'files', name: `${i}.jpg`, data: photo('goldfish.jpg'), type: 'image/jpeg' }));
+    const res = await call('POST', '/predict/batch', { body: multipart(files) });
+    expect(res.status).toBe(413);
+    expect(res.body.code).toBe('PAYLOAD_TOO_LARGE');
+  });
+});
+
+describe('errors: a clear JSON error, never a crash', () => {
+  const expectError = (res: { status: number; body: Record<string, unknown> }, status: number, code: string) => {
+    expect({ status: res.status, code: res.body.code }).toEqual({ status, code });
+    expect(typeof res.body.message).toBe('string');
+    expect(typeof res.body.requestId).toBe('string');
+    expect(typeof res.body.error).toBe('string');
+  };
+
+  it('415 for an unsupported content type', async () => {
+    expectError(await call('POST', '/predict', { body: 'hello', headers: { 'Content-Type': 'text/plain' } }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+  });
+  it('400 for bytes that are not an image', async () => {
+    expectError(await call('POST', '/predict', { body: new Uint8Array(Buffer.from('GIF89a-but-not-really')), headers: { 'Content-Type': 'image/gif' } }), 400, 'INVALID_IMAGE');
+  });
+  it('400 for malformed JSON and bad base64', async () => {
+    expectError(await call('POST', '/predict', { body: '{"image":', headers: { 'Content-Type': 'application/json' } }), 400, 'BAD_REQUEST');
+    expectError(await call('POST', '/predict', { body: '{"image":"***"}', headers: { 'Content-Type': 'application/json' } }), 400, 'BAD_REQUEST');
+  });
+  it('400 for malformed multipart', async () => {
+    expectError(await call('POST', '/predict', { body: '--x\r\nbroken', headers: { 'Content-Type': 'multipart/form-data' } }), 400, 'BAD_REQUEST');
+  });
+  it('400 for an out-of-range topK', async () => {
+    expectError(await call('POST', '/predict?topK=21', { body: new Uint8Array(photo('goldfish.jpg')), headers: { 'Content-Type': 'image/jpeg' } }), 400, 'BAD_REQUEST');
+  });
+  it('404 for an unknown model', async () => {
+    expectError(await call('POST', '/predict?model=resnet-9000', { body: new Uint8Array(photo('goldfish.jpg')), headers: { 'Content-Type': 'image/jpeg' } }), 404, 'MODEL_NOT_FOUND');
+  });
+  it('413 for an image over the size limit', async () => {
+    const big = Buffer.alloc(5 * 1024 * 1024, 1);
+    expectError(await call('POST', '/predict', { body: new Uint8Array(big), headers: { 'Content-Type': 'image/jpeg' } }), 413, 'PAYLOAD_TOO_LARGE');
+  });
+  it('422 for an image over the pixel limit (decompression bomb)', async () => {
+    // 8000×6000 of one colour: a few KB of PNG, 48 MP decoded.
+    const bomb = await sharp({ create: { width: 8000, height: 6000, channels: 3, background: '#808080' } }).png().toBuffer();
+    expectError(await call('POST', '/predict', { body: new Uint8Array(bomb), headers: { 'Content-Type': 'image/png' } }), 422, 'UNUSABLE_IMAGE');
+  });
+});
+
+describe('operator routes', () => {
+  it('GET /health reports ready, model and uptime', async () => {
+    const res = await call('GET', '/health');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'ok', ready: true, live: true, model: { name: DEFAULT, version: '1.0.0' } });
+    expect(res.body.uptimeSeconds).toBeGreaterThanOrEqual(0);
+    expect(res.body.engine.kind).toBe('pool');
+  });
+
+  it('GET /models lists both models with sha256, input spec, labels and load time', async () => {
+    const res = await call('GET', '/models');
+    expect(res.status).toBe(200);
+    const byName = Object.fromEntries(res.body.models.map((m: { name: string }) => [m.name, m]));
+    expect(byName[DEFAULT]).toMatchObject({
+      default: true,
+      sha256: '2458946f3f68516de65813dea18d4b9759f67b679dc51230b58b787a88737938',
+      labels: 1000,
+      input: { height: 224, width: 224, layout: 'NCHW' },
+    });
+    expect(byName[DEFAULT].loadMs).toBeGreaterThan(0);
+    expect(byName['mobilenet-v1-0.75-fp32'].sha256).toBe('599ca7a3f2bd12558f31ac5547ea3a4c105e704d78e465cccd5590a8d5f71c4b');
+  });
+
+  it('GET /metrics exposes Prometheus counters and histograms that move with traffic', async () => {
+    const before = (await call('GET', '/metrics')).body.text as string;
+    await call('POST', '/predict', { body: new Uint8Array(photo('goldfish.jpg')), headers: { 'Content-Type': 'image/jpeg' } });
+    const after = (await call('GET', '/metrics')).body.text as string;
+    const count = (text: string) => Number(/images_classified_total\{model="mobilenetv2-int8",outcome="ok"\} (\d+)/.exec(text)?.[1] ?? 0);
+    expect(count(after)).toBe(count(before) + 1);
+    expect(after).toMatch(/# TYPE http_request_duration_seconds histogram/);
+    expect(after).toMatch(/http_requests_total\{route="POST \/predict",status="200"\} \d+/);
+    expect(after).toMatch(/model_inference_duration_seconds_bucket\{model="mobilenetv2-int8",le="0.01"\} \d+/);
+    expect(after).toMatch(/image_decode_duration_seconds_count\{model="mobilenetv2-int8"\} \d+/);
+    expect(after).toMatch(/model_load_seconds\{model="mobilenetv2-int8"\} [\d.]+/);
+  });
+});
