@@ -2,11 +2,10 @@
 // POST /predict through the local stack at rising connection counts, in one run so the figures compare.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { FsModelCatalog } from '../adapters/fs-model-catalog';
-import { PooledEngine } from '../adapters/pool/pooled-engine';
 import { config } from '../config';
 import { optionsFromEnv, startLocalStack } from '../local/start';
-import { type LoadResult, percentile, type RequestSpec, runLoad } from './load';
+import { ceiling } from './ceiling';
+import { type LoadResult, type RequestSpec, runLoad } from './load';
 
 const args = process.argv.slice(2);
 const flag = (name: string, fallback: string) => {
@@ -20,45 +19,6 @@ const imagesDir = path.resolve(flag('images', process.env.TEST_IMAGES_DIR || pat
 
 const mime = (f: string) => (f.endsWith('.png') ? 'image/png' : 'image/jpeg');
 
-async function ceiling(photos: Buffer[]): Promise<{ imagesPerS: number; p50: number; p99: number }> {
-  const cfg = config();
-  const catalog = new FsModelCatalog({ dir: cfg.modelsDir, defaultModel: cfg.defaultModel, only: [cfg.defaultModel], verify: false });
-  const engine = new PooledEngine(catalog, {
-    modelsDir: cfg.modelsDir,
-    defaultModel: cfg.defaultModel,
-    models: [cfg.defaultModel],
-    intraOpThreads: 1,
-    maxPixels: cfg.limits.maxPixels,
-    maxBatch: cfg.inference.maxBatch,
-    workers: cfg.inference.poolWorkers,
-    perWorkerInFlight: cfg.inference.perWorkerInFlight,
-    maxQueueWaitMs: 1e9,
-    maxQueuedImages: 1e9,
-  });
-  await engine.ready();
-  const lat: number[] = [];
-  let done = 0;
-  const endAt = performance.now() + ceilingS * 1000;
-  const started = performance.now();
-  // Enough concurrent submitters to keep every worker's slots full, like a saturated API.
-  await Promise.all(
-    Array.from({ length: cfg.inference.poolWorkers * 4 }, async (_, c) => {
-      let i = c;
-      while (performance.now() < endAt) {
-        const t0 = performance.now();
-        const [r] = await engine.infer(cfg.defaultModel, [photos[i++ % photos.length] as Buffer], 'background');
-        if (!r?.ok) throw new Error(`ceiling run failed: ${JSON.stringify(r)}`);
-        lat.push(performance.now() - t0);
-        done++;
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  await engine.close();
-  lat.sort((a, b) => a - b);
-  return { imagesPerS: done / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99) };
-}
-
 const fmt = (n: number, d = 1) => n.toFixed(d);
 
 async function main() {
@@ -66,7 +26,7 @@ async function main() {
   const photos = files.map((f) => readFileSync(path.join(imagesDir, f)));
   console.log(`bench: ${files.length} photos from ${imagesDir}; ${durationS}s per step; model ${config().defaultModel}`);
 
-  const ceil = await ceiling(photos);
+  const ceil = await ceiling(photos, ceilingS);
   console.log(`in-process ceiling (pool, no HTTP): ${fmt(ceil.imagesPerS)} images/s, p50 ${fmt(ceil.p50)} ms, p99 ${fmt(ceil.p99)} ms`);
 
   const external = process.env.BENCH_URL;

@@ -73,6 +73,8 @@ export const getBatchDeps = (): BatchDeps => {
   const local = { credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID || 'local', secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY || 'local' } };
   const s3 = new S3Client({
     region: cfg.batch.region,
+    // Otherwise the SDK signs a CRC32 of the *empty* body into presigned PUT URLs, and S3 refuses the real upload (BadDigest).
+    requestChecksumCalculation: 'WHEN_REQUIRED',
     ...(cfg.batch.s3Endpoint ? { endpoint: cfg.batch.s3Endpoint, forcePathStyle: true, ...local } : {}),
   });
   const sqs = new SQSClient({ region: cfg.batch.region, ...(cfg.batch.sqsEndpoint ? { endpoint: cfg.batch.sqsEndpoint, ...local } : {}) });

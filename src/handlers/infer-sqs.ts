@@ -5,7 +5,8 @@ import { processItems } from '../core/batch';
 import type { WorkItem } from '../core/jobs';
 import { getBatchDeps } from './container';
 import { eventHandler } from './middleware/events';
-import { logger } from './middleware/observability';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logger, metrics } from './middleware/observability';
 
 const processor = new BatchProcessor(EventType.SQS);
 
@@ -25,6 +26,8 @@ export const handler = eventHandler(async (event: SQSEvent, context) => {
   const items = parsed.filter((p): p is WorkItem => !(p instanceof Error));
   // The whole micro-batch is classified in one go; the processor then settles each message on its own.
   const failures = await processItems(getBatchDeps(), items);
+  metrics.addMetric('BatchImagesProcessed', MetricUnit.Count, failures.filter((f) => f === undefined).length);
+  metrics.addMetric('BatchImagesRetried', MetricUnit.Count, failures.filter((f) => f !== undefined).length);
   const outcome = new Map<string, Error | undefined>();
   items.forEach((item, i) => outcome.set(item.itemId, failures[i]));
   return processPartialResponse(

@@ -3,7 +3,8 @@ import type { S3Event } from 'aws-lambda';
 import { ingestUpload } from '../core/batch';
 import { getBatchDeps } from './container';
 import { eventHandler } from './middleware/events';
-import { logger } from './middleware/observability';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logger, metrics } from './middleware/observability';
 
 /** S3 event keys are URL-encoded with '+' for spaces. */
 const decodeKey = (key: string): string => decodeURIComponent(key.replace(/\+/g, ' '));
@@ -15,5 +16,6 @@ export const handler = eventHandler(async (event: S3Event) => {
     const key = decodeKey(record.s3.object.key);
     const result = await ingestUpload(deps, { key, etag: record.s3.object.eTag ?? '' });
     logger.info('ingested', { key, ...result });
+    metrics.addMetric('ImagesQueued', MetricUnit.Count, result.queued);
   }
 });

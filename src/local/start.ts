@@ -1,10 +1,16 @@
 // `npm start`: the whole system on one machine, no Docker, no AWS account. Starts the local S3 and SQS,
 // then serverless-offline (the API and the functions, in one process with one inference pool), then the
-// local event sources that turn bucket uploads and queue messages into function invocations.
+// local event sources that turn bucket uploads and queue messages into function invocations, as AWS does.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Context } from 'aws-lambda';
 import { FsModelCatalog, ModelLoadError } from '../adapters/fs-model-catalog';
 import { config } from '../config';
+import { startS3Server } from './s3/server';
+import { startSqsEventSource } from './sqs/event-source';
+import { queueArn, startSqsServer } from './sqs/server';
 
 export interface LocalStackOptions {
   httpPort: number;
@@ -14,7 +20,16 @@ export interface LocalStackOptions {
   dataDir: string;
   /** Print serverless-offline's per-request log lines (slow under load). */
   verbose: boolean;
+  /** Visibility timeout of the local work queue: 6× the worker's local timeout, as in serverless.yml. */
+  visibilityTimeoutSeconds: number;
 }
+
+const SERVICE = 'image-classifier';
+const STAGE = 'local';
+const QUEUE = 'infer-queue';
+const DLQ = 'infer-dlq';
+/** Mirrors serverless.yml: inferSqs batchSize, maximumBatchingWindow, maximumConcurrency (scaled to one machine). */
+const WORKER = { batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 2 };
 
 export interface LocalStack {
   url: string;
@@ -32,13 +47,14 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv = process.env): LocalStack
     sqsPort: port('SQS_PORT', 9324),
     dataDir: path.resolve(env.LOCAL_DATA_DIR || path.join(root, '.local-data')),
     verbose: env.OFFLINE_VERBOSE === '1',
+    visibilityTimeoutSeconds: Number(env.LOCAL_VISIBILITY_TIMEOUT || 60),
   };
 }
 
-async function waitReady(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
+async function waitReady(url: string, child: () => ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`serverless-offline exited with code ${child.exitCode}`);
+    if (child().exitCode !== null) throw new Error(`serverless-offline exited with code ${child().exitCode}`);
     try {
       const res = await fetch(`${url}/health`);
       if (res.status === 200) return;
@@ -52,51 +68,113 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs: number): P
   throw new Error(`the API did not become ready within ${timeoutMs} ms`);
 }
 
+/**
+ * Invokes a function of the serverless-offline process through its Lambda Invoke API, as the AWS event
+ * sources do; a function error rejects, so the caller's retry semantics (S3 outbox, SQS visibility) apply.
+ */
+function lambdaInvoker(lambdaPort: number, fn: string) {
+  return async (event: unknown): Promise<unknown> => {
+    const res = await fetch(`http://127.0.0.1:${lambdaPort}/2015-03-31/functions/${SERVICE}-${STAGE}-${fn}/invocations`, {
+      method: 'POST',
+      body: JSON.stringify(event),
+      headers: { 'Content-Type': 'application/json', 'X-Amz-Invocation-Type': 'RequestResponse' },
+    });
+    const text = await res.text();
+    if (res.status !== 200 || res.headers.get('x-amz-function-error')) throw new Error(`${fn} failed (${res.status}): ${text.slice(0, 500)}`);
+    return text ? (JSON.parse(text) as unknown) : undefined;
+  };
+}
+
 /** Starts everything and resolves once GET /health says the models are loaded and warm. */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   // Fail here, with the fix in the message, rather than on the first request.
   new FsModelCatalog({ dir: config().modelsDir, defaultModel: config().defaultModel, only: config().models, verify: true });
+  const bucket = config().batch.bucket;
+  for (const d of ['sqs', 's3']) mkdirSync(path.join(options.dataDir, d), { recursive: true });
+
+  const sqs = await startSqsServer({
+    port: options.sqsPort,
+    dataDir: path.join(options.dataDir, 'sqs'),
+    queues: [
+      { name: DLQ, attributes: { MessageRetentionPeriod: '1209600' } },
+      {
+        name: QUEUE,
+        attributes: {
+          VisibilityTimeout: String(options.visibilityTimeoutSeconds),
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: queueArn(DLQ), maxReceiveCount: 3 }),
+        },
+      },
+    ],
+  });
+  const s3 = await startS3Server({ port: options.s3Port, dataDir: path.join(options.dataDir, 's3'), buckets: [bucket] });
 
   const endpoints = {
-    S3_ENDPOINT: `http://127.0.0.1:${options.s3Port}`,
-    SQS_ENDPOINT: `http://127.0.0.1:${options.sqsPort}`,
-    QUEUE_URL: `http://127.0.0.1:${options.sqsPort}/000000000000/infer-queue`,
-    DLQ_URL: `http://127.0.0.1:${options.sqsPort}/000000000000/infer-dlq`,
+    S3_ENDPOINT: s3.url,
+    SQS_ENDPOINT: sqs.url,
+    QUEUE_URL: sqs.queueUrl(QUEUE),
+    DLQ_URL: sqs.queueUrl(DLQ),
+    BUCKET_NAME: bucket,
   };
   const hook = path.join(root, 'src', 'local', 'offline', 'register-binary-media-types.mjs');
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(root, 'node_modules', 'osls', 'bin', 'serverless.js'),
-      'offline',
-      'start',
-      '--stage',
-      'local',
-      '--httpPort',
-      String(options.httpPort),
-      '--lambdaPort',
-      String(options.lambdaPort),
-    ],
-    {
-      cwd: root,
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env: {
-        ...process.env,
-        ...endpoints,
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${hook}`.trim(),
-        SLS_LOG_LEVEL: process.env.SLS_LOG_LEVEL || (options.verbose ? 'notice' : 'warning'),
-        SLS_TELEMETRY_DISABLED: '1',
-        POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED || 'true',
-        POWERTOOLS_TRACE_ENABLED: process.env.POWERTOOLS_TRACE_ENABLED || 'false',
-        POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL || 'WARN',
-        AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID || 'local',
-        AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY || 'local',
-        AWS_REGION: process.env.AWS_REGION || 'us-east-1',
-      },
-    },
-  );
   const url = `http://127.0.0.1:${options.httpPort}`;
+  let stopping = false;
+  let child: ChildProcess;
+  const launch = (): ChildProcess => {
+    const c = spawn(
+      process.execPath,
+      [
+        path.join(root, 'node_modules', 'osls', 'bin', 'serverless.js'),
+        'offline',
+        'start',
+        '--stage',
+        STAGE,
+        '--httpPort',
+        String(options.httpPort),
+        '--lambdaPort',
+        String(options.lambdaPort),
+      ],
+      {
+        cwd: root,
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: {
+          ...process.env,
+          ...endpoints,
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${hook}`.trim(),
+          SLS_LOG_LEVEL: process.env.SLS_LOG_LEVEL || (options.verbose ? 'notice' : 'warning'),
+          SLS_TELEMETRY_DISABLED: '1',
+          POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED || 'true',
+          POWERTOOLS_TRACE_ENABLED: process.env.POWERTOOLS_TRACE_ENABLED || 'false',
+          POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL || 'WARN',
+          AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID || 'local',
+          AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY || 'local',
+          AWS_REGION: process.env.AWS_REGION || 'us-east-1',
+        },
+      },
+    );
+    // A dead function process is replaced, as Lambda replaces a dead container; queued work is redelivered.
+    c.once('exit', (code, signal) => {
+      if (stopping) return;
+      console.error(`[local] serverless-offline exited (${code ?? signal}); restarting`);
+      setTimeout(() => {
+        child = launch();
+      }, 500);
+    });
+    return c;
+  };
+  child = launch();
+
+  const sqsClient = new SQSClient({
+    endpoint: sqs.url,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const invokeInfer = lambdaInvoker(options.lambdaPort, 'inferSqs');
+  const invokeIngest = lambdaInvoker(options.lambdaPort, 'ingest');
+  let worker: ReturnType<typeof startSqsEventSource> | undefined;
+
   const stop = async () => {
+    stopping = true;
+    await worker?.stop();
     if (child.exitCode === null) {
       child.kill('SIGTERM');
       await new Promise<void>((r) => {
@@ -110,13 +188,31 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         });
       });
     }
+    sqsClient.destroy();
+    await s3.close();
+    await sqs.close();
   };
   try {
-    await waitReady(url, child, 120_000);
+    await waitReady(url, () => child, 120_000);
   } catch (err: unknown) {
     await stop();
     throw err;
   }
+  // Bucket notifications (filtered to uploads/, as in serverless.yml) → the ingest function.
+  s3.onObjectCreated(async (event) => {
+    if (event.Records.every((r) => !decodeURIComponent(r.s3.object.key.replace(/\+/g, ' ')).startsWith('uploads/'))) return;
+    await invokeIngest(event);
+  });
+  worker = startSqsEventSource({
+    client: sqsClient,
+    queueUrl: sqs.queueUrl(QUEUE),
+    queueArn: queueArn(QUEUE),
+    batchSize: WORKER.batchSize,
+    maximumBatchingWindowSeconds: WORKER.batchingWindowSeconds,
+    maxConcurrency: WORKER.maxConcurrency,
+    functionName: `${SERVICE}-${STAGE}-inferSqs`,
+    handler: (event, _context: Context) => invokeInfer(event),
+  });
   return { url, stop };
 }
 

@@ -1,0 +1,165 @@
+// Operator CLI for the dead-letter queue: `npm run dlq -- list|redrive [--queue <dlq-url>] [--to <source-url>] [--max N]`.
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageCommand,
+  type Message,
+  type MessageAttributeValue,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+  type SQSClientConfig,
+} from '@aws-sdk/client-sqs';
+
+const LOCAL_DLQ_URL = 'http://127.0.0.1:9324/000000000000/infer-dlq';
+const LOCAL_QUEUE_URL = 'http://127.0.0.1:9324/000000000000/infer-queue';
+
+/** A dead-lettered message as `list` prints it. */
+export interface DlqMessage {
+  messageId: string;
+  body: string;
+  sentTimestamp: string | undefined;
+  receiveCount: string | undefined;
+  sourceArn: string | undefined;
+  messageAttributes: Record<string, MessageAttributeValue>;
+}
+
+/** Parsed command line. */
+export interface DlqCommand {
+  action: 'list' | 'redrive';
+  queueUrl: string;
+  toUrl: string;
+  max: number;
+}
+
+// Long enough that a listing of many pages never meets the same message twice, short enough to be harmless if we die.
+const PEEK_VISIBILITY_SECONDS = 20;
+
+async function receiveBatch(client: SQSClient, queueUrl: string, max: number, visibility: number): Promise<Message[]> {
+  const out = await client.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: Math.min(10, max),
+      VisibilityTimeout: visibility,
+      // One second of long polling so a distributed SQS that samples servers still finds sparse messages.
+      WaitTimeSeconds: 1,
+      MessageSystemAttributeNames: ['All'],
+      MessageAttributeNames: ['All'],
+    }),
+  );
+  return out.Messages ?? [];
+}
+
+/** Reads up to `max` messages without consuming them: each is made visible again before returning. */
+export async function listDlq(client: SQSClient, queueUrl: string, max: number): Promise<DlqMessage[]> {
+  const seen = new Map<string, Message>();
+  try {
+    while (seen.size < max) {
+      const batch = await receiveBatch(client, queueUrl, max - seen.size, PEEK_VISIBILITY_SECONDS);
+      const fresh = batch.filter((m) => !seen.has(m.MessageId ?? ''));
+      if (fresh.length === 0) break;
+      for (const m of fresh) seen.set(m.MessageId ?? '', m);
+    }
+  } finally {
+    const held = [...seen.values()];
+    for (let i = 0; i < held.length; i += 10) {
+      await client.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: held.slice(i, i + 10).map((m, j) => ({ Id: String(j), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0 })),
+        }),
+      );
+    }
+  }
+  return [...seen.values()].map((m) => ({
+    messageId: m.MessageId ?? '',
+    body: m.Body ?? '',
+    sentTimestamp: m.Attributes?.SentTimestamp,
+    receiveCount: m.Attributes?.ApproximateReceiveCount,
+    sourceArn: m.Attributes?.DeadLetterQueueSourceArn,
+    messageAttributes: m.MessageAttributes ?? {},
+  }));
+}
+
+/**
+ * Moves up to `max` messages from the DLQ back to the source queue: send first, then delete, so a crash in between
+ * duplicates a message (harmless for an idempotent consumer) and never loses one.
+ */
+export async function redriveDlq(client: SQSClient, fromUrl: string, toUrl: string, max: number): Promise<{ moved: string[] }> {
+  const moved: string[] = [];
+  while (moved.length < max) {
+    const batch = await receiveBatch(client, fromUrl, max - moved.length, 60);
+    if (batch.length === 0) break;
+    for (const m of batch) {
+      await client.send(new SendMessageCommand({ QueueUrl: toUrl, MessageBody: m.Body, MessageAttributes: m.MessageAttributes }));
+      await client.send(new DeleteMessageCommand({ QueueUrl: fromUrl, ReceiptHandle: m.ReceiptHandle }));
+      moved.push(m.MessageId ?? '');
+    }
+  }
+  return { moved };
+}
+
+/** Parses argv (after the script name); throws with a usage line on bad input. */
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DlqCommand {
+  const usage = 'usage: npm run dlq -- list|redrive [--queue <dlq-url>] [--to <source-url>] [--max N]';
+  const [action, ...rest] = argv;
+  if (action !== 'list' && action !== 'redrive') throw new Error(usage);
+  const flags = new Map<string, string>();
+  for (let i = 0; i < rest.length; i += 2) {
+    const key = rest[i];
+    const value = rest[i + 1];
+    if (key === undefined || !['--queue', '--to', '--max'].includes(key) || value === undefined) throw new Error(usage);
+    flags.set(key, value);
+  }
+  const max = Number(flags.get('--max') ?? 1000);
+  if (!Number.isInteger(max) || max < 1) throw new Error(`--max must be a positive integer\n${usage}`);
+  return {
+    action,
+    queueUrl: flags.get('--queue') ?? (env.DLQ_URL || LOCAL_DLQ_URL),
+    toUrl: flags.get('--to') ?? (env.QUEUE_URL || LOCAL_QUEUE_URL),
+    max,
+  };
+}
+
+/** An SDK client for the queue: the local emulator when SQS_ENDPOINT is set or the URL is on loopback, else AWS. */
+export function clientFor(queueUrl: string, env: NodeJS.ProcessEnv = process.env): SQSClient {
+  const config: SQSClientConfig = { region: env.AWS_REGION || env.AWS_DEFAULT_REGION || 'us-east-1' };
+  const isLoopback = /^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?\//.test(queueUrl);
+  const endpoint = env.SQS_ENDPOINT || (isLoopback ? new URL(queueUrl).origin : undefined);
+  if (endpoint) {
+    config.endpoint = endpoint;
+    // The emulator ignores signatures; static credentials keep the SDK from probing instance metadata offline.
+    if (!env.AWS_ACCESS_KEY_ID) config.credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  }
+  return new SQSClient(config);
+}
+
+/** Runs one command, printing JSON lines to `out`; returns the exit code. */
+export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, out: (line: string) => void = console.log): Promise<number> {
+  const command = parseArgs(argv, env);
+  const client = clientFor(command.queueUrl, env);
+  try {
+    if (command.action === 'list') {
+      const messages = await listDlq(client, command.queueUrl, command.max);
+      for (const m of messages) out(JSON.stringify(m));
+      out(JSON.stringify({ queue: command.queueUrl, listed: messages.length }));
+    } else {
+      const { moved } = await redriveDlq(client, command.queueUrl, command.toUrl, command.max);
+      out(JSON.stringify({ from: command.queueUrl, to: command.toUrl, moved: moved.length, messageIds: moved }));
+    }
+    return 0;
+  } finally {
+    client.destroy();
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.message : String(err));
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,210 @@
+import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import sharp from 'sharp';
+import { EXPECTED_TOP5 } from '../fixtures/expected-top5';
+import { photoNames } from '../fixtures/paths';
+import { call, photo } from './helpers';
+
+// Real traffic: the local S3 and SQS started by the global setup (ports from its environment).
+const bucket = 'image-classifier-local';
+const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+const s3 = new S3Client({ endpoint: `http://127.0.0.1:${process.env.S3_PORT}`, forcePathStyle: true, region: 'us-east-1', credentials });
+const sqs = new SQSClient({ endpoint: `http://127.0.0.1:${process.env.SQS_PORT}`, region: 'us-east-1', credentials });
+const queueUrl = (name: string) => `http://127.0.0.1:${process.env.SQS_PORT}/000000000000/${name}`;
+
+afterAll(() => {
+  s3.destroy();
+  sqs.destroy();
+});
+
+interface JobBody {
+  status: string;
+  counts: { expected: number; ingested: number; done: number; failed: number };
+}
+
+async function waitForJob(jobId: string, until: (b: JobBody) => boolean, timeoutMs = 90_000): Promise<JobBody> {
+  const deadline = Date.now() + timeoutMs;
+  let last: JobBody | undefined;
+  while (Date.now() < deadline) {
+    const res = await call('GET', `/jobs/${jobId}`).catch(() => undefined);
+    if (res?.status === 200) {
+      last = res.body as unknown as JobBody;
+      if (until(last)) return last;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`job ${jobId} did not settle: ${JSON.stringify(last)}`);
+}
+
+async function results(jobId: string): Promise<Array<{ key: string; ok: boolean; predictions?: Array<{ index: number }>; error?: { code: string } }>> {
+  const res = await call('GET', `/jobs/${jobId}/results?format=jsonl`);
+  expect(res.status).toBe(200);
+  return String(res.body.text ?? '')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+const put = (key: string, body: Buffer) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+
+/** A stored (uncompressed) zip, enough to exercise the zip fan-out. */
+function zipOf(files: Array<{ name: string; data: Buffer }>): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const f of files) {
+    const name = Buffer.from(f.name);
+    const crc = crc32(f.data);
+    const local = Buffer.alloc(30);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(20, 4);
+    local.writeUInt32LE(crc, 14);
+    local.writeUInt32LE(f.data.length, 18);
+    local.writeUInt32LE(f.data.length, 22);
+    local.writeUInt16LE(name.length, 26);
+    const central = Buffer.alloc(46);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(20, 4);
+    central.writeUInt16LE(20, 6);
+    central.writeUInt32LE(crc, 16);
+    central.writeUInt32LE(f.data.length, 20);
+    central.writeUInt32LE(f.data.length, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(offset, 42);
+    locals.push(local, name, f.data);
+    centrals.push(central, name);
+    offset += 30 + name.length + f.data.length;
+  }
+  const cd = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(files.length, 8);
+  end.writeUInt16LE(files.length, 10);
+  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, cd, end]);
+}
+
+describe('batch path: bucket drop → SQS → workers → stored results', () => {
+  it('200 photos uploaded with presigned URLs end as 200 results, correct top-1 for the originals, none lost', async () => {
+    // Prepare: the shared photos plus re-encoded and resized variants, 200 distinct objects.
+    const names = photoNames();
+    const images: Array<{ name: string; data: Buffer; original?: string }> = names.map((n) => ({ name: n, data: photo(n), original: n }));
+    for (let v = 0; images.length < 200; v++) {
+      const n = names[v % names.length] as string;
+      const width = 160 + ((v * 37) % 400);
+      const data = await sharp(photo(n)).resize({ width }).jpeg({ quality: 60 + (v % 35) }).toBuffer();
+      images.push({ name: `v${v}-${n}.jpg`, data });
+    }
+    expect(new Set(images.map((i) => createHash('sha256').update(i.data).digest('hex'))).size).toBe(200);
+    const created = await call('POST', '/jobs', { body: JSON.stringify({ names: images.map((i) => i.name), topK: 3 }), headers: { 'Content-Type': 'application/json' } });
+    expect(created.status).toBe(201);
+    const jobId = created.body.jobId as string;
+    const uploads = created.body.uploads as Array<{ key: string; url: string }>;
+    expect(uploads).toHaveLength(200);
+    // Act: upload like a mobile client, straight to the bucket, 8 at a time.
+    for (let i = 0; i < uploads.length; i += 8) {
+      await Promise.all(
+        uploads.slice(i, i + 8).map(async (u, j) => {
+          const res = await fetch(u.url, { method: 'PUT', body: new Uint8Array(images[i + j]?.data ?? Buffer.alloc(0)) });
+          expect(res.status).toBe(200);
+        }),
+      );
+    }
+    const job = await waitForJob(jobId, (b) => b.status === 'done');
+    // Assess
+    expect(job.counts).toEqual({ expected: 200, ingested: 200, done: 200, failed: 0 });
+    const recs = await results(jobId);
+    expect(recs).toHaveLength(200);
+    expect(new Set(recs.map((r) => r.key)).size).toBe(200);
+    for (const img of images.filter((i) => i.original)) {
+      const rec = recs.find((r) => r.key.endsWith(`/${img.name}`));
+      expect({ name: img.name, top1: rec?.predictions?.[0]?.index }).toEqual({ name: img.name, top1: EXPECTED_TOP5['mobilenetv2-int8']?.[img.original ?? '']?.[0]?.index });
+    }
+    const done = await call('GET', `/jobs/${jobId}`);
+    const csv = await fetch(done.body.results.download.csv as string);
+    expect(csv.status).toBe(200);
+    expect((await csv.text()).trim().split('\n')).toHaveLength(201);
+  });
+
+  it('a corrupt image among good ones gets an error record and never blocks its batch', async () => {
+    const jobId = `corrupt-${Date.now()}`;
+    await put(`uploads/${jobId}/good-1.jpg`, photo('goldfish.jpg'));
+    await put(`uploads/${jobId}/broken.jpg`, Buffer.from('this is not a jpeg'));
+    await put(`uploads/${jobId}/good-2.png`, photo('orange.png'));
+    const job = await waitForJob(jobId, (b) => b.counts.done + b.counts.failed === 3);
+    expect(job).toMatchObject({ status: 'done', counts: { expected: 3, done: 2, failed: 1 } });
+    const recs = await results(jobId);
+    expect(recs.find((r) => r.key.endsWith('broken.jpg'))?.error?.code).toBe('INVALID_IMAGE');
+  });
+
+  it('duplicate S3 notifications and duplicate SQS deliveries yield exactly one result per image', async () => {
+    const jobId = `dup-${Date.now()}`;
+    const key = `uploads/${jobId}/pelican.jpeg`;
+    await put(key, photo('pelican.jpeg'));
+    await waitForJob(jobId, (b) => b.counts.done === 1);
+    // Replay the notification (as S3 may) through the ingest function, and re-send the work item (as SQS may).
+    const head = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+    const etag = (head.ETag ?? '').replace(/"/g, '');
+    const event = { Records: [{ eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: bucket }, object: { key, eTag: etag, size: 1 } } }] };
+    const invoke = await fetch(`http://127.0.0.1:${process.env.LAMBDA_PORT}/2015-03-31/functions/image-classifier-local-ingest/invocations`, { method: 'POST', body: JSON.stringify(event) });
+    expect(invoke.status).toBe(200);
+    const items = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `jobs/${jobId}/items/` }));
+    const itemId = (items.Contents?.[0]?.Key ?? '').split('/').pop();
+    const message = JSON.stringify({ v: 1, jobId, itemId, bucket, key, etag, model: 'mobilenetv2-int8', topK: 5 });
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl('infer-queue'), MessageBody: message }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl('infer-queue'), MessageBody: message }));
+    await new Promise((r) => setTimeout(r, 4000));
+    const job = await waitForJob(jobId, (b) => b.status === 'done');
+    expect(job.counts).toEqual({ expected: 1, ingested: 1, done: 1, failed: 0 });
+    const stored = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `results/${jobId}/` }));
+    expect(stored.KeyCount).toBe(1);
+  });
+
+  it('a zip of images and a manifest of existing keys fan out per image', async () => {
+    const jobId = `fanout-${Date.now()}`;
+    await put(`library/${jobId}/a.jpg`, photo('bald_eagle.jpeg'));
+    await put(`library/${jobId}/b.png`, photo('chelsea.png'));
+    await put(
+      `uploads/${jobId}/photos.zip`,
+      zipOf([
+        { name: 'one/goldfish.jpg', data: photo('goldfish.jpg') },
+        { name: 'pelican.jpeg', data: photo('pelican.jpeg') },
+        { name: 'readme.txt', data: Buffer.from('ignored') },
+      ]),
+    );
+    await put(`uploads/${jobId}/manifest.csv`, Buffer.from(`key\nlibrary/${jobId}/a.jpg\nlibrary/${jobId}/b.png\nlibrary/${jobId}/missing.jpg\n`));
+    const job = await waitForJob(jobId, (b) => b.counts.done + b.counts.failed === 5);
+    expect(job.counts).toEqual({ expected: 5, ingested: 5, done: 4, failed: 1 });
+    const recs = await results(jobId);
+    expect(recs.find((r) => r.key.endsWith('one/goldfish.jpg'))?.predictions?.[0]?.index).toBe(1);
+    expect(recs.find((r) => r.key.endsWith('a.jpg'))?.predictions?.[0]?.index).toBe(22);
+    expect(recs.find((r) => r.key.endsWith('missing.jpg'))?.error?.code).toBe('OBJECT_NOT_FOUND');
+  });
+
+  it('a poison message goes to the DLQ after maxReceiveCount', async () => {
+    const attrs = async (name: string) =>
+      Number((await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl(name), AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes?.ApproximateNumberOfMessages ?? 0);
+    const before = await attrs('infer-dlq');
+    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl('infer-queue'), MessageBody: '{"this is": "not a work item"}' }));
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && (await attrs('infer-dlq')) === before) await new Promise((r) => setTimeout(r, 1000));
+    expect(await attrs('infer-dlq')).toBe(before + 1);
+  });
+
+  it('a worker killed mid-batch: its messages reappear after the visibility timeout and complete', async () => {
+    const jobId = `crash-${Date.now()}`;
+    const startedBefore = Date.now() - ((await call('GET', '/health')).body.uptimeSeconds as number) * 1000;
+    await put(`uploads/${jobId}/a.jpg`, photo('goldfish.jpg'));
+    await put(`uploads/${jobId}/crash-me-once.jpg`, photo('pelican.jpeg'));
+    await put(`uploads/${jobId}/c.png`, photo('orange.png'));
+    const job = await waitForJob(jobId, (b) => b.status === 'done', 120_000);
+    expect(job.counts).toEqual({ expected: 3, ingested: 3, done: 3, failed: 0 });
+    // The function process really died and was replaced: its uptime restarted after the first one's start.
+    const startedAfter = Date.now() - ((await call('GET', '/health')).body.uptimeSeconds as number) * 1000;
+    expect(startedAfter - startedBefore).toBeGreaterThan(2000);
+  });
+});
