@@ -18,7 +18,7 @@ module.exports = {
       transform: { '^.+\\.ts$': tsJest },
       globalSetup: '<rootDir>/test/integration/global-setup.js',
       globalTeardown: '<rootDir>/test/integration/global-teardown.js',
-      testTimeout: 180000,
+      setupFilesAfterEnv: ['<rootDir>/test/integration/timeout.js'],
     },
   ],
 };

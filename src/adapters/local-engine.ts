@@ -116,6 +116,9 @@ export class LocalEngine implements InferenceEngine {
     });
   }
 
+  /** One request per container: nothing to shed here (API Gateway throttling does it in AWS). */
+  precheck(): void {}
+
   stats(): EngineStats {
     return { kind: 'inline', workers: 1, inFlight: 0, queued: 0, shed: 0 };
   }

@@ -92,7 +92,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
       perWorkerInFlight: int(env, 'POOL_PER_WORKER_IN_FLIGHT', 2, 1, 32),
       // Measured here: a batch of 7 costs 9.2 ms per image at 1 thread against 6.1 ms one by one, so no batching by default.
       maxBatch: int(env, 'MAX_INFER_BATCH', 1, 1, 64),
-      maxQueueWaitMs: int(env, 'MAX_QUEUE_WAIT_MS', 400, 1, 60_000),
+      maxQueueWaitMs: int(env, 'MAX_QUEUE_WAIT_MS', 600, 1, 60_000),
       maxQueuedImages: int(env, 'MAX_QUEUED_IMAGES', 256, 1, 100_000),
     },
     limits: {

@@ -25,6 +25,11 @@ export interface InferenceEngine {
    * when the whole call is refused.
    */
   infer(model: string, images: readonly Uint8Array[], priority: Priority): Promise<ScoresOrError[]>;
+  /**
+   * Throws the OverloadedError that infer() would, without doing any work: lets a handler shed a request
+   * before it decodes the body.
+   */
+  precheck(images: number, priority: Priority): void;
   /** Resolves once every model is loaded and warmed up. */
   ready(): Promise<void>;
   stats(): EngineStats;

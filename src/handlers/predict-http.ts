@@ -10,6 +10,7 @@ import { recordClassification } from './middleware/record';
 export const handler = httpHandler(async (event, context) => {
   const started = performance.now();
   const deps = getContainer();
+  deps.engine.precheck(1, 'interactive');
   const { images, fields } = await readImages(event, config().limits, false);
   const q = event.queryStringParameters ?? {};
   const model = (fields.model as string | undefined) ?? q.model;

@@ -1,16 +1,28 @@
 // Starts one real local stack (serverless-offline + local S3 + local SQS) for the whole integration suite,
-// on ports of its own so a developer's `npm start` can keep running. `npm test` builds dist/ first.
+// on free ports of its own so a developer's `npm start` can keep running. `npm test` builds dist/ first.
 const { mkdtempSync } = require('node:fs');
 const os = require('node:os');
+const net = require('node:net');
 const path = require('node:path');
+
+/** A port nobody listens on right now, so a running `npm start` (or another suite) never collides. */
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(String(port)));
+    });
+  });
 
 module.exports = async () => {
   if (process.env.API_URL) return; // an already running stack was named
   Object.assign(process.env, {
-    HTTP_PORT: '3100',
-    LAMBDA_PORT: '3102',
-    S3_PORT: '4669',
-    SQS_PORT: '9424',
+    HTTP_PORT: await freePort(),
+    LAMBDA_PORT: await freePort(),
+    S3_PORT: await freePort(),
+    SQS_PORT: await freePort(),
     LOCAL_DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'sic-it-')),
     // Test-only fault injection: a worker invocation that sees this marker dies mid-batch, once.
     FAULT_CRASH_ON_KEY: 'crash-me-once',

@@ -16,7 +16,7 @@ export interface Json {
   body: Record<string, unknown> & { [k: string]: any };
 }
 
-export async function call(method: string, path: string, init: { body?: BodyInit; headers?: Record<string, string> } = {}): Promise<Json> {
+export async function call(method: string, path: string, init: { body?: RequestInit['body']; headers?: Record<string, string> } = {}): Promise<Json> {
   const res = await fetch(`${API()}${path}`, { method, ...init });
   const text = await res.text();
   let body: Json['body'];

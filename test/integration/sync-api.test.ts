@@ -116,7 +116,7 @@ describe('errors: a clear JSON error, never a crash', () => {
     expectError(await call('POST', '/predict', { body: '{"image":"***"}', headers: { 'Content-Type': 'application/json' } }), 400, 'BAD_REQUEST');
   });
   it('400 for malformed multipart', async () => {
-    expectError(await call('POST', '/predict', { body: '--x\r\nbroken', headers: { 'Content-Type': 'multipart/form-data' } }), 400, 'BAD_REQUEST');
+    expectError(await call('POST', '/predict', { body: '--x\r\nbroken', headers: { 'Content-Type': 'multipart/form-data; boundary=x' } }), 400, 'BAD_REQUEST');
   });
   it('400 for an out-of-range topK', async () => {
     expectError(await call('POST', '/predict?topK=21', { body: new Uint8Array(photo('goldfish.jpg')), headers: { 'Content-Type': 'image/jpeg' } }), 400, 'BAD_REQUEST');

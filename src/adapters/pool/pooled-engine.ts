@@ -157,16 +157,7 @@ export class PooledEngine implements InferenceEngine {
     if (!this.slots.some((s) => s?.ready)) {
       await this.readyPromise;
     }
-    if (priority === 'interactive') {
-      const decision = this.admission.decide(images.length, this.interactive.length);
-      if (!decision.admit) {
-        this.shedCount += images.length;
-        throw new OverloadedError(
-          `at capacity: ${this.interactive.length} images queued, predicted wait ${Math.round(decision.predictedWaitMs)} ms`,
-          decision.retryAfterSeconds,
-        );
-      }
-    }
+    this.precheck(images.length, priority);
     const queue = priority === 'interactive' ? this.interactive : this.background;
     const now = performance.now();
     const results = images.map(
@@ -177,6 +168,18 @@ export class PooledEngine implements InferenceEngine {
     );
     this.pump();
     return Promise.all(results);
+  }
+
+  precheck(images: number, priority: Priority): void {
+    if (priority !== 'interactive') return;
+    const decision = this.admission.decide(images, this.interactive.length);
+    if (!decision.admit) {
+      this.shedCount += images;
+      throw new OverloadedError(
+        `at capacity: ${this.interactive.length} images queued, predicted wait ${Math.round(decision.predictedWaitMs)} ms`,
+        decision.retryAfterSeconds,
+      );
+    }
   }
 
   stats(): EngineStats {

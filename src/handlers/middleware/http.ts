@@ -1,11 +1,10 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { isAppError } from '../../core/errors';
-import { logger, metrics, prom, tracer } from './observability';
+import { logger, metrics, prom, tracing } from './observability';
 
 /** What a thin HTTP handler returns; the stack turns it into an API Gateway response. */
 export interface HttpResult {
@@ -97,6 +96,6 @@ const httpCore = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyRe
 export const httpHandler = (fn: HttpFn) =>
   middy(fn as unknown as (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>)
     .use(injectLambdaContext(logger))
-    .use(captureLambdaHandler(tracer, { captureResponse: false }))
+    .use(tracing())
     .use(logMetrics(metrics))
     .use(httpCore());

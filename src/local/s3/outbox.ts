@@ -89,11 +89,19 @@ export class NotificationOutbox {
     this.pump();
   }
 
-  /** Stops delivering and waits for deliveries in progress; pending entries stay on disk. */
-  async close(): Promise<void> {
+  /**
+   * Stops delivering and waits up to `graceMs` for deliveries in progress. Entries stay on disk until
+   * acknowledged, so one still running at the deadline is simply delivered again on the next start.
+   */
+  async close(graceMs: number): Promise<void> {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    await Promise.allSettled([...this.inFlight]);
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([Promise.allSettled([...this.inFlight]), deadline]);
+    clearTimeout(timer);
   }
 
   private pump(): void {

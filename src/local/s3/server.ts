@@ -13,8 +13,7 @@ import { unlinkIfExists } from './fs-atomic';
 import { NotificationOutbox, type NotificationLog, type ObjectCreatedListener, type RetryPolicy } from './outbox';
 import { type LocalCredentials, parseQuery, verifyAuthorizationHeader, verifyPresigned } from './sigv4';
 import { compareCodePoints, type ObjectAttributes, type ObjectMeta, ObjectStore, type PartMeta, type StoredChecksum } from './store';
-import { type XmlNode, renderXml } from './xml';
-import { elementText, parseElements } from './xml';
+import { elementText, parseElements, renderXml, type XmlNode } from './xml';
 
 export type { LocalCredentials } from './sigv4';
 export type { ObjectCreatedListener, RetryPolicy } from './outbox';
@@ -37,6 +36,8 @@ export interface S3ServerOptions {
   retry?: Partial<RetryPolicy>;
   /** Sink for delivery failures and internal errors; default one JSON line on stderr. */
   log?: NotificationLog;
+  /** How long close() waits for a listener call in progress; default 5 s. */
+  closeGraceMs?: number;
 }
 
 /** A running local S3. */
@@ -125,15 +126,19 @@ export async function startS3Server(opts: S3ServerOptions): Promise<LocalS3> {
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   ctx.baseUrl = url;
 
+  let closing: Promise<void> | undefined;
   return {
     url,
     onObjectCreated: (listener: ObjectCreatedListener) => outbox.setListener(listener),
-    close: async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      await outbox.close();
-      server.closeAllConnections();
-      await closed;
+    close: () => {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        await outbox.close(opts.closeGraceMs ?? 5_000);
+        server.closeAllConnections();
+        await closed;
+      })();
+      return closing;
     },
   };
 }
