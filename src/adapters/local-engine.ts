@@ -89,7 +89,9 @@ export class LocalEngine implements InferenceEngine {
         tensor = chunk[0].tensor;
       } else {
         tensor = new Float32Array(per * chunk.length);
-        chunk.forEach((p, i) => tensor.set(p.tensor, i * per));
+        chunk.forEach((p, i) => {
+          tensor.set(p.tensor, i * per);
+        });
       }
       const t0 = performance.now();
       const scores = await session.run(tensor, chunk.length);

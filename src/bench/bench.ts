@@ -14,6 +14,7 @@ const flag = (name: string, fallback: string) => {
 };
 const connectionsList = flag('connections', '1,4,16,64,256').split(',').map(Number);
 const durationS = Number(flag('duration', '15'));
+const honorRetryAfter = !args.includes('--no-backoff');
 const ceilingS = Number(flag('ceiling-duration', '10'));
 const imagesDir = path.resolve(flag('images', process.env.TEST_IMAGES_DIR || path.join(__dirname, '..', '..', '..', '..', 'shared', 'images')));
 
@@ -24,7 +25,9 @@ const fmt = (n: number, d = 1) => n.toFixed(d);
 async function main() {
   const files = readdirSync(imagesDir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
   const photos = files.map((f) => readFileSync(path.join(imagesDir, f)));
-  console.log(`bench: ${files.length} photos from ${imagesDir}; ${durationS}s per step; model ${config().defaultModel}`);
+  console.log(
+    `bench: ${files.length} photos from ${imagesDir}; ${durationS}s per step; model ${config().defaultModel}; clients ${honorRetryAfter ? 'honour Retry-After' : 'ignore Retry-After (--no-backoff)'}`,
+  );
 
   const ceil = await ceiling(photos, ceilingS);
   console.log(`in-process ceiling (pool, no HTTP): ${fmt(ceil.imagesPerS)} images/s, p50 ${fmt(ceil.p50)} ms, p99 ${fmt(ceil.p99)} ms`);
@@ -42,7 +45,7 @@ async function main() {
   await runLoad({ url, connections: 2, durationS: 2, requests });
   const rows: LoadResult[] = [];
   for (const c of connectionsList) {
-    const r = await runLoad({ url, connections: c, durationS, requests });
+    const r = await runLoad({ url, connections: c, durationS, requests, honorRetryAfter });
     rows.push(r);
     console.log(`  ${c} connections: ${fmt(r.okRps)} ok req/s, p99 ${fmt(r.p99)} ms, shed ${r.shed}, errors ${r.httpErrors + r.socketErrors}`);
   }

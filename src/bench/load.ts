@@ -47,6 +47,11 @@ export async function runLoad(opts: {
   durationS: number;
   requests: readonly RequestSpec[];
   timeoutMs?: number;
+  /**
+   * Wait Retry-After before a connection's next request after a 429/503, as a well-behaved client SDK does.
+   * Off, every shed request is re-sent at once: an adversarial flood rather than a population of clients.
+   */
+  honorRetryAfter?: boolean;
 }): Promise<LoadResult> {
   const base = new URL(opts.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections });
@@ -63,7 +68,7 @@ export async function runLoad(opts: {
   const endAt = started + opts.durationS * 1000;
 
   const once = (spec: RequestSpec) =>
-    new Promise<void>((resolve) => {
+    new Promise<number>((resolve) => {
       const t0 = performance.now();
       const req = http.request(
         {
@@ -88,10 +93,12 @@ export async function runLoad(opts: {
               shed++;
               shedLat.push(ms);
               if (!res.headers['retry-after']) shedWithoutRetryAfter++;
+              resolve(Number(res.headers['retry-after'] ?? 1) * 1000);
+              return;
             } else {
               httpErrors++;
             }
-            resolve();
+            resolve(0);
           });
         },
       );
@@ -100,7 +107,7 @@ export async function runLoad(opts: {
         socketErrors++;
         const k = err.code ?? err.message;
         statuses[k] = (statuses[k] ?? 0) + 1;
-        resolve();
+        resolve(0);
       });
       req.end(spec.body);
     });
@@ -112,7 +119,10 @@ export async function runLoad(opts: {
       i += opts.connections;
       if (!spec) return;
       n++;
-      await once(spec);
+      const backoffMs = await once(spec);
+      if (backoffMs > 0 && opts.honorRetryAfter !== false) {
+        await new Promise((r) => setTimeout(r, Math.min(backoffMs, Math.max(0, endAt - performance.now()))));
+      }
     }
   };
   await Promise.all(Array.from({ length: opts.connections }, (_, c) => client(c)));

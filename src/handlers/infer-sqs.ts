@@ -29,7 +29,9 @@ export const handler = eventHandler(async (event: SQSEvent, context) => {
   metrics.addMetric('BatchImagesProcessed', MetricUnit.Count, failures.filter((f) => f === undefined).length);
   metrics.addMetric('BatchImagesRetried', MetricUnit.Count, failures.filter((f) => f !== undefined).length);
   const outcome = new Map<string, Error | undefined>();
-  items.forEach((item, i) => outcome.set(item.itemId, failures[i]));
+  items.forEach((item, i) => {
+    outcome.set(item.itemId, failures[i]);
+  });
   return processPartialResponse(
     event,
     async (record: SQSRecord) => {

@@ -6,12 +6,14 @@ describe('overload: a burst far beyond capacity is shed cleanly', () => {
   it('answers 503 with Retry-After, quickly, with no socket errors and no 500s, then recovers', async () => {
     // Prepare
     const requests = photoNames().map((n) => ({ method: 'POST', path: '/predict', headers: { 'Content-Type': mimeOf(n) }, body: photo(n) }));
-    // Act: 256 keep-alive connections with no think time, ~2× what 2 cores can serve.
-    const r = await runLoad({ url: API(), connections: 256, durationS: 8, requests, timeoutMs: 20_000 });
+    // Act: 256 keep-alive clients with no think time, far beyond what 2 cores serve; they back off as told.
+    const r = await runLoad({ url: API(), connections: 256, durationS: 8, requests, timeoutMs: 20_000, honorRetryAfter: true });
     // Assess
     expect(r.socketErrors).toBe(0);
     expect(r.httpErrors).toBe(0);
-    expect(r.ok).toBeGreaterThan(100);
+    expect(r.ok).toBeGreaterThan(150);
+    // Shed answers are immediate: the point of shedding is not to make anyone wait.
+    expect(r.shedP99).toBeLessThan(1000);
     expect(r.shed).toBeGreaterThan(0);
     expect(r.shedWithoutRetryAfter).toBe(0);
     expect(Object.keys(r.statuses).sort()).toEqual(['200', '503']);

@@ -33,7 +33,10 @@ async function drain(): Promise<void> {
         const runs = await engine.run(model, batch.map((b) => b.prepared));
         batch.forEach((b, i) => {
           const r = runs[i];
-          if (!r) return post({ type: 'error', id: b.id, error: toErrorRecord(new Error('missing result')) });
+          if (!r) {
+            post({ type: 'error', id: b.id, error: toErrorRecord(new Error('missing result')) });
+            return;
+          }
           post(
             { type: 'result', id: b.id, scores: r.scores, decodeMs: b.prepared.decodeMs, inferMs: r.inferMs, image: b.prepared.image },
             [r.scores.buffer as ArrayBuffer],

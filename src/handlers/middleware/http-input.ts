@@ -74,7 +74,7 @@ function parseMultipart(body: Buffer, contentType: string, limits: Limits, maxFi
   });
 }
 
-function parseJson(body: Buffer, limits: Limits, batch: boolean): ImageInput {
+function parseJson(body: Buffer, batch: boolean): ImageInput {
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -110,7 +110,7 @@ export async function readImages(event: APIGatewayProxyEvent, limits: Limits, ba
   if (mediaType === 'multipart/form-data') {
     input = await parseMultipart(bodyBytes(event, limits), contentType, limits, maxFiles);
   } else if (mediaType === 'application/json') {
-    input = parseJson(bodyBytes(event, limits), limits, batch);
+    input = parseJson(bodyBytes(event, limits), batch);
   } else if (!batch && ((IMAGE_TYPES as readonly string[]).includes(mediaType) || mediaType === 'application/octet-stream')) {
     if (!event.isBase64Encoded) {
       // A binary body that reached us as text has already been corrupted by a UTF-8 decode.
@@ -124,6 +124,8 @@ export async function readImages(event: APIGatewayProxyEvent, limits: Limits, ba
   }
   if (input.images.length === 0) throw new BadRequestError(batch ? 'no image files in the request' : 'no image in the request');
   if (input.images.length > maxFiles) throw new PayloadTooLargeError(`at most ${maxFiles} images per request`);
-  input.images.forEach((img, i) => checkImageSize(img, limits, batch ? `image ${i}` : 'the image'));
+  input.images.forEach((img, i) => {
+    checkImageSize(img, limits, batch ? `image ${i}` : 'the image');
+  });
   return input;
 }
