@@ -1,0 +1,403 @@
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { detectCeiling, type LoadPoint, multiplier } from './analysis';
+import { badge, type Cell, escapeHtml, htmlTable, mdTable, ms, num, page, pct, times } from './format';
+import type { Cohort } from './profiles';
+import { PERCENTILES, parseSamples, type RunStats, type Sample, summarise } from './stats';
+import { lineChart } from './svg';
+import { DEFAULT_THRESHOLDS, evaluate, type Thresholds, type Verdict } from './verdict';
+
+/** What the runner writes to run.json beside the raw Artillery output. */
+export interface RunMeta {
+  scenario: string;
+  description?: string;
+  users: number;
+  peakUsers: number;
+  spawnRate: number;
+  durationS: number;
+  plan: Cohort[];
+  mix: string;
+  thinkScale: number;
+  model?: string;
+  batchUploaders: boolean;
+  batchUploadersReason: string;
+  target: string;
+  startedAt: string;
+  endedAt?: string;
+  artilleryExitCode?: number;
+}
+
+export interface RunReport {
+  dir: string;
+  name: string;
+  meta: RunMeta;
+  stats: RunStats;
+  /** Active virtual users over time, from Artillery's per-10 s intermediate reports. */
+  users: [number, number][];
+  /** Artillery `ensure` results, parsed from its log. */
+  checks: { ok: boolean; expression: string }[];
+  verdict: Verdict;
+  thresholds: Thresholds;
+}
+
+interface ArtilleryPeriod {
+  period?: string | number;
+  counters?: Record<string, number>;
+}
+
+export function readSamplesDir(dir: string): Sample[] {
+  const samplesDir = path.join(dir, 'samples');
+  if (!existsSync(samplesDir)) return [];
+  return readdirSync(samplesDir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .flatMap((f) => parseSamples(readFileSync(path.join(samplesDir, f), 'utf8')));
+}
+
+/** Active users at the end of each Artillery period: created minus completed and failed, cumulated. */
+export function activeUsers(intermediate: readonly ArtilleryPeriod[], startedAt: number): [number, number][] {
+  const periods = [...intermediate].sort((a, b) => Number(a.period) - Number(b.period));
+  let live = 0;
+  const out: [number, number][] = [];
+  for (const p of periods) {
+    const c = p.counters ?? {};
+    live += (c['vusers.created'] ?? 0) - (c['vusers.completed'] ?? 0) - (c['vusers.failed'] ?? 0);
+    out.push([Math.max(0, (Number(p.period) + 10_000 - startedAt) / 1000), live]);
+  }
+  return out;
+}
+
+export function parseEnsureLog(log: string): { ok: boolean; expression: string }[] {
+  const out: { ok: boolean; expression: string }[] = [];
+  for (const line of log.split('\n')) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: strips the ANSI colours Artillery prints
+    const m = /^\s*(ok|fail): (.+)$/.exec(line.replace(/\u001b\[[0-9;]*m/g, ''));
+    if (m?.[1] && m[2]) out.push({ ok: m[1] === 'ok', expression: m[2].trim() });
+  }
+  return out;
+}
+
+/** Reads one run directory (run.json, artillery.json, samples/*.jsonl, artillery.log). */
+export function loadRun(dir: string, thresholds: Thresholds = DEFAULT_THRESHOLDS): RunReport {
+  const meta = JSON.parse(readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunMeta;
+  const stats = summarise(readSamplesDir(dir));
+  const artilleryFile = path.join(dir, 'artillery.json');
+  let users: [number, number][] = [];
+  if (existsSync(artilleryFile)) {
+    const raw = JSON.parse(readFileSync(artilleryFile, 'utf8')) as { intermediate?: ArtilleryPeriod[] };
+    users = activeUsers(raw.intermediate ?? [], stats.startedAt);
+  }
+  const logFile = path.join(dir, 'artillery.log');
+  const checks = existsSync(logFile) ? parseEnsureLog(readFileSync(logFile, 'utf8')) : [];
+  return { dir, name: path.basename(dir), meta, stats, users, checks, verdict: evaluate(stats, thresholds), thresholds };
+}
+
+const thresholdText = (t: Thresholds) => `p50 < ${t.p50Ms} ms, p95 < ${t.p95Ms} ms, p99 < ${t.p99Ms} ms, errors (failures + shed) < ${pct(t.errorRate)}`;
+
+function uploadersText(m: RunMeta): string {
+  return `${m.batchUploaders ? 'on' : 'off'} (${m.batchUploadersReason})`;
+}
+
+function summaryRow(s: RunStats): string[] {
+  return [String(s.requests), String(s.failures), pct(s.failureRate), String(s.shed), pct(s.shedRate), num(s.rps), ms(s.latency.mean), ms(s.latency.median), ms(s.latency.p95), ms(s.latency.p99)];
+}
+const SUMMARY_HEAD = ['requests', 'failures', 'failure rate', 'shed', 'shed rate', 'RPS', 'mean ms', 'p50 ms', 'p95 ms', 'p99 ms'];
+
+const ENDPOINT_HEAD = ['endpoint', 'requests', 'failures', 'shed', 'avg ms', 'min ms', 'max ms', 'median ms', 'p95 ms', 'p99 ms', 'RPS'];
+function endpointRows(s: RunStats): string[][] {
+  const row = (name: string, e: { requests: number; failures: number; shed: number; rps: number; latency: RunStats['latency'] }) => [
+    name,
+    String(e.requests),
+    String(e.failures),
+    String(e.shed),
+    ms(e.latency.mean),
+    ms(e.latency.min),
+    ms(e.latency.max),
+    ms(e.latency.median),
+    ms(e.latency.p95),
+    ms(e.latency.p99),
+    num(e.rps, 2),
+  ];
+  return [...s.endpoints.map((e) => row(e.endpoint, e)), row('Aggregated', s)];
+}
+
+const PCT_HEAD = ['endpoint', ...PERCENTILES.map((p) => `${p}%`)];
+function percentileRows(s: RunStats): string[][] {
+  const row = (name: string, l: RunStats['latency']) => [name, ...PERCENTILES.map((p) => ms(l.percentiles[String(p)] ?? 0))];
+  return [...s.endpoints.map((e) => row(e.endpoint, e.latency)), row('Aggregated', s.latency)];
+}
+
+function verdictRows(v: Verdict): [string, string, string, boolean][] {
+  return v.checks.map((c) => [c.name, c.name === 'errors' ? pct(c.value) : `${ms(c.value)} ms`, c.name === 'errors' ? `< ${pct(c.limit)}` : `< ${c.limit} ms`, c.pass]);
+}
+
+function usersAt(users: readonly [number, number][], x: number): number | null {
+  let best: [number, number] | undefined;
+  for (const u of users) if (!best || Math.abs(u[0] - x) < Math.abs(best[0] - x)) best = u;
+  return best ? best[1] : null;
+}
+
+function metaLines(r: RunReport): string[] {
+  const m = r.meta;
+  return [
+    `Scenario **${m.scenario}**${m.description ? ` (${m.description})` : ''}; target ${m.target}; started ${m.startedAt}.`,
+    `Users ${m.users} (peak ${m.peakUsers}), spawn ${m.spawnRate}/s, planned ${m.durationS} s, measured ${num(r.stats.durationS)} s; mix ${m.mix}; think-time scale ${m.thinkScale}${m.model ? `; model ${m.model}` : ''}; batch uploaders ${uploadersText(m)}.`,
+    `Artillery exit code ${m.artilleryExitCode ?? 'unknown'}.`,
+  ];
+}
+
+export function renderRunMarkdown(r: RunReport): string {
+  const s = r.stats;
+  const out = [
+    `# Load test ${r.name}: ${r.verdict.ready ? 'READY' : 'NOT READY'}`,
+    '',
+    ...metaLines(r),
+    '',
+    '## Summary',
+    '',
+    mdTable(SUMMARY_HEAD, [summaryRow(s)]),
+    '',
+    '## Readiness verdict',
+    '',
+    `Thresholds: ${thresholdText(r.thresholds)}.`,
+    '',
+    mdTable(['check', 'value', 'limit', 'result'], verdictRows(r.verdict).map(([a, b, c, ok]) => [a, b, c, ok ? 'PASS' : 'FAIL'])),
+    '',
+    '## Endpoints',
+    '',
+    'Latency covers every answered request, shed and failed ones included; socket errors have no latency.',
+    '',
+    mdTable(ENDPOINT_HEAD, endpointRows(s)),
+    '',
+    '## Response-time percentiles (ms)',
+    '',
+    mdTable(PCT_HEAD, percentileRows(s)),
+    '',
+    '## Failures and shed requests',
+    '',
+    s.breakdown.length === 0 ? 'None.' : mdTable(['endpoint', 'status / error', 'kind', 'count'], s.breakdown.map((b) => [b.endpoint, b.cause, b.outcome, String(b.count)])),
+    '',
+  ];
+  if (r.checks.length > 0) {
+    out.push('## Artillery checks (ensure)', '', mdTable(['expression', 'result'], r.checks.map((c) => [c.expression, c.ok ? 'ok' : 'fail'])), '');
+  }
+  out.push(
+    '## Over time (10 s buckets)',
+    '',
+    mdTable(
+      ['t (s)', 'RPS', 'p50 ms', 'p95 ms', 'p99 ms', 'users', 'failures', 'shed'],
+      s.timeline.map((p) => [num(p.x, 0), num(p.rps), ms(p.p50), ms(p.p95), ms(p.p99), String(usersAt(r.users, p.x) ?? '–'), String(p.failures), String(p.shed)]),
+    ),
+    '',
+  );
+  return out.join('\n');
+}
+
+export function runCharts(r: RunReport): string {
+  const tl = r.stats.timeline;
+  const xy = (f: (p: (typeof tl)[number]) => number): [number, number][] => tl.map((p) => [p.x, f(p)]);
+  return [
+    lineChart({ title: 'Requests per second', xLabel: 'seconds', yLabel: 'req/s', series: [{ name: 'RPS', color: '#2471a3', points: xy((p) => p.rps) }] }),
+    lineChart({
+      title: 'Response time',
+      xLabel: 'seconds',
+      yLabel: 'ms',
+      series: [
+        { name: 'p50', color: '#27ae60', points: xy((p) => p.p50) },
+        { name: 'p95', color: '#f39c12', points: xy((p) => p.p95) },
+        { name: 'p99', color: '#c0392b', points: xy((p) => p.p99) },
+      ],
+    }),
+    lineChart({ title: 'Active users', xLabel: 'seconds', yLabel: 'users', series: [{ name: 'users', color: '#8e44ad', points: r.users }] }),
+    lineChart({
+      title: 'Failures and shed per 10 s',
+      xLabel: 'seconds',
+      yLabel: 'requests',
+      series: [
+        { name: 'failures', color: '#c0392b', points: xy((p) => p.failures) },
+        { name: 'shed', color: '#7f8c8d', points: xy((p) => p.shed) },
+      ],
+    }),
+  ].join('\n');
+}
+
+export function renderRunHtml(r: RunReport): string {
+  const s = r.stats;
+  const body = [
+    `<h1>Load test ${escapeHtml(r.name)}: ${badge(r.verdict.ready, 'READY', 'NOT READY').html}</h1>`,
+    `<p class="meta">${metaLines(r).map((l) => escapeHtml(l.replace(/\*\*/g, ''))).join('<br>')}</p>`,
+    '<h2>Summary</h2>',
+    htmlTable(SUMMARY_HEAD, [summaryRow(s)]),
+    '<h2>Readiness verdict</h2>',
+    `<p>Thresholds: ${escapeHtml(thresholdText(r.thresholds))}.</p>`,
+    htmlTable(['check', 'value', 'limit', 'result'], verdictRows(r.verdict).map(([a, b, c, ok]) => [a, b, c, badge(ok)])),
+    '<h2>Over time</h2>',
+    `<div class="charts">${runCharts(r)}</div>`,
+    '<h2>Endpoints</h2>',
+    '<p class="meta">Latency covers every answered request, shed and failed ones included; socket errors have no latency.</p>',
+    htmlTable(ENDPOINT_HEAD, endpointRows(s)),
+    '<h2>Response-time percentiles (ms)</h2>',
+    htmlTable(PCT_HEAD, percentileRows(s)),
+    '<h2>Failures and shed requests</h2>',
+    s.breakdown.length === 0 ? '<p>None.</p>' : htmlTable(['endpoint', 'status / error', 'kind', 'count'], s.breakdown.map((b) => [b.endpoint, b.cause, b.outcome, String(b.count)])),
+  ];
+  if (r.checks.length > 0) {
+    body.push('<h2>Artillery checks (ensure)</h2>', htmlTable(['expression', 'result'], r.checks.map((c) => [c.expression, badge(c.ok, 'ok', 'fail')])));
+  }
+  return page(`Load test ${r.name}`, body.join('\n'));
+}
+
+/** Cross-run figures: progression against the reference run, efficiency and the throughput ceiling. */
+export interface Comparison {
+  reference: RunReport | undefined;
+  rows: { run: RunReport; rpsPerUser: number; p50x: number | null; p95x: number | null; p99x: number | null }[];
+  ceiling: ReturnType<typeof detectCeiling>;
+}
+
+export function compareRuns(runs: readonly RunReport[]): Comparison {
+  const sorted = [...runs].sort((a, b) => a.meta.peakUsers - b.meta.peakUsers || a.name.localeCompare(b.name));
+  // The latest baseline run if there is one, else the lightest run.
+  const reference = [...sorted].reverse().find((r) => r.meta.scenario === 'baseline') ?? sorted[0];
+  const ref = reference?.stats.latency;
+  const rows = sorted.map((run) => ({
+    run,
+    rpsPerUser: run.meta.peakUsers > 0 ? run.stats.rps / run.meta.peakUsers : 0,
+    p50x: ref ? multiplier(run.stats.latency.median, ref.median) : null,
+    p95x: ref ? multiplier(run.stats.latency.p95, ref.p95) : null,
+    p99x: ref ? multiplier(run.stats.latency.p99, ref.p99) : null,
+  }));
+  // Goodput, not RPS: shed answers are cheap and would let a saturated service look like it still scales.
+  const points: LoadPoint[] = sorted.map((r) => ({ users: r.meta.peakUsers, rps: r.stats.okRps, p99: r.stats.latency.p99 }));
+  return { reference, rows, ceiling: detectCeiling(points) };
+}
+
+const COMPARE_HEAD = ['run', 'scenario', 'users', 'requests', 'RPS', 'ok RPS', 'RPS/user', 'p50 ms', 'p95 ms', 'p99 ms', 'p50 vs ref', 'p95 vs ref', 'p99 vs ref', 'failure rate', 'shed rate'];
+function compareRows(c: Comparison): string[][] {
+  return c.rows.map(({ run, rpsPerUser, p50x, p95x, p99x }) => [
+    run.name,
+    run.meta.scenario,
+    String(run.meta.peakUsers),
+    String(run.stats.requests),
+    num(run.stats.rps),
+    num(run.stats.okRps),
+    num(rpsPerUser, 3),
+    ms(run.stats.latency.median),
+    ms(run.stats.latency.p95),
+    ms(run.stats.latency.p99),
+    times(p50x),
+    times(p95x),
+    times(p99x),
+    pct(run.stats.failureRate),
+    pct(run.stats.shedRate),
+  ]);
+}
+
+const VERDICT_HEAD = ['run', 'scenario', 'p50', 'p95', 'p99', 'errors', 'verdict'];
+function verdictTableRows(runs: readonly RunReport[], mark: (ok: boolean, text: string) => Cell): Cell[][] {
+  return runs.map((r) => [
+    r.name,
+    r.meta.scenario,
+    ...r.verdict.checks.map((c) => mark(c.pass, c.name === 'errors' ? pct(c.value) : `${ms(c.value)} ms`)),
+    mark(r.verdict.ready, r.verdict.ready ? 'READY' : 'NOT READY'),
+  ]);
+}
+
+function ceilingText(c: Comparison): string {
+  if (c.rows.length < 2) return 'Throughput ceiling: needs at least two runs with different user counts.';
+  return c.ceiling
+    ? `Throughput ceiling: successful RPS stops growing with users past ${c.ceiling.users} users, at about ${num(c.ceiling.rps)} ok req/s.`
+    : 'Throughput ceiling: not reached; successful RPS still grew with users at the largest run.';
+}
+
+export function renderComparisonMarkdown(runs: readonly RunReport[], thresholds: Thresholds = DEFAULT_THRESHOLDS): string {
+  const c = compareRuns(runs);
+  return [
+    '# Load test comparison',
+    '',
+    `Reference for multipliers: ${c.reference ? `${c.reference.name} (${c.reference.meta.scenario})` : 'none'}. ${ceilingText(c)}`,
+    '',
+    '## Progression',
+    '',
+    mdTable(COMPARE_HEAD, compareRows(c)),
+    '',
+    '## Readiness verdict',
+    '',
+    `Thresholds: ${thresholdText(thresholds)}.`,
+    '',
+    mdTable(VERDICT_HEAD, verdictTableRows(c.rows.map((r) => r.run), (ok, t) => `${ok ? '✅' : '❌'} ${t}`) as string[][]),
+    '',
+  ].join('\n');
+}
+
+export function renderComparisonHtml(runs: readonly RunReport[], thresholds: Thresholds = DEFAULT_THRESHOLDS): string {
+  const c = compareRuns(runs);
+  const pts = (f: (r: RunReport) => number): [number, number][] => c.rows.map(({ run }) => [Math.max(1, run.meta.peakUsers), f(run)]);
+  const markers = c.ceiling ? [{ x: c.ceiling.users, label: `ceiling ≈ ${num(c.ceiling.rps)} req/s` }] : [];
+  const charts = [
+    lineChart({ title: 'Throughput vs users', xLabel: 'users (log2)', yLabel: 'req/s', logX: true, markers, series: [
+        { name: 'RPS', color: '#2471a3', points: pts((r) => r.stats.rps), dots: true },
+        { name: 'ok RPS', color: '#27ae60', points: pts((r) => r.stats.okRps), dots: true },
+      ] }),
+    lineChart({
+      title: 'Response time vs users',
+      xLabel: 'users (log2)',
+      yLabel: 'ms',
+      logX: true,
+      series: [
+        { name: 'p50', color: '#27ae60', points: pts((r) => r.stats.latency.median), dots: true },
+        { name: 'p95', color: '#f39c12', points: pts((r) => r.stats.latency.p95), dots: true },
+        { name: 'p99', color: '#c0392b', points: pts((r) => r.stats.latency.p99), dots: true },
+      ],
+    }),
+    lineChart({
+      title: 'Failure and shed rate vs users',
+      xLabel: 'users (log2)',
+      yLabel: '%',
+      logX: true,
+      series: [
+        { name: 'failures %', color: '#c0392b', points: pts((r) => r.stats.failureRate * 100), dots: true },
+        { name: 'shed %', color: '#7f8c8d', points: pts((r) => r.stats.shedRate * 100), dots: true },
+      ],
+    }),
+    lineChart({ title: 'Requests per second per user', xLabel: 'users (log2)', yLabel: 'req/s/user', logX: true, series: [{ name: 'RPS/user', color: '#8e44ad', points: pts((r) => (r.meta.peakUsers > 0 ? r.stats.rps / r.meta.peakUsers : 0)), dots: true }] }),
+  ];
+  const body = [
+    '<h1>Load test comparison</h1>',
+    `<p>Reference for multipliers: ${escapeHtml(c.reference ? `${c.reference.name} (${c.reference.meta.scenario})` : 'none')}. ${escapeHtml(ceilingText(c))}</p>`,
+    '<h2>Readiness verdict</h2>',
+    `<p>Thresholds: ${escapeHtml(thresholdText(thresholds))}.</p>`,
+    htmlTable(VERDICT_HEAD, verdictTableRows(c.rows.map((r) => r.run), (ok, t) => ({ html: `<span class="${ok ? 'pass' : 'fail'}">${escapeHtml(t)}</span>` }))),
+    '<h2>Progression</h2>',
+    htmlTable(COMPARE_HEAD, compareRows(c)),
+    `<div class="charts">${charts.join('\n')}</div>`,
+    `<p class="meta">Runs: ${c.rows.map(({ run }) => `<a href="${escapeHtml(path.basename(run.dir))}/report.html">${escapeHtml(run.name)}</a>`).join(', ')}</p>`,
+  ];
+  return page('Load test comparison', body.join('\n'));
+}
+
+/** Writes report.md and report.html into a run directory. */
+export function writeRunReport(dir: string, thresholds: Thresholds = DEFAULT_THRESHOLDS): RunReport {
+  const r = loadRun(dir, thresholds);
+  writeFileSync(path.join(dir, 'report.md'), renderRunMarkdown(r));
+  writeFileSync(path.join(dir, 'report.html'), renderRunHtml(r));
+  return r;
+}
+
+/** Top-level run directories (those with a run.json) under a reports folder, oldest first. */
+export function findRunDirs(root: string): string[] {
+  if (!existsSync(root)) return [];
+  return readdirSync(root)
+    .map((n) => path.join(root, n))
+    .filter((d) => statSync(d).isDirectory() && existsSync(path.join(d, 'run.json')))
+    .sort();
+}
+
+/** Regenerates each run's report and writes comparison.md/.html into `outDir`. */
+export function writeReports(dirs: readonly string[], outDir: string, thresholds: Thresholds = DEFAULT_THRESHOLDS): RunReport[] {
+  const runs = dirs.map((d) => writeRunReport(d, thresholds));
+  if (runs.length > 0) {
+    writeFileSync(path.join(outDir, 'comparison.md'), renderComparisonMarkdown(runs, thresholds));
+    writeFileSync(path.join(outDir, 'comparison.html'), renderComparisonHtml(runs, thresholds));
+  }
+  return runs;
+}
