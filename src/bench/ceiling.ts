@@ -1,32 +1,39 @@
+import { availableParallelism } from 'node:os';
 import { FsModelCatalog } from '../adapters/fs-model-catalog';
-import { PooledEngine } from '../adapters/pool/pooled-engine';
-import { config } from '../config';
+import { config, type InferenceMode } from '../config';
+import { buildEngine } from '../handlers/container';
 import { percentile } from './load';
 
-/** The machine's limit: decode + inference through the worker pool with every slot kept full, no HTTP. */
-export async function ceiling(photos: Buffer[], seconds: number): Promise<{ imagesPerS: number; p50: number; p99: number }> {
-  const cfg = config();
+/**
+ * The machine's limit: decode + inference with every slot kept full, no HTTP, through the same engine
+ * the service uses (`scheduled`: in-thread; `pool`: worker threads).
+ */
+export async function ceiling(
+  photos: Buffer[],
+  seconds: number,
+  mode: Exclude<InferenceMode, 'inline'> = 'scheduled',
+): Promise<{ imagesPerS: number; p50: number; p99: number }> {
+  const base = config();
+  const cfg = {
+    ...base,
+    inference: {
+      ...base.inference,
+      mode,
+      intraOpThreads: Number(process.env.INTRA_OP_THREADS || (mode === 'pool' ? 1 : availableParallelism())),
+      maxQueueWaitMs: 1e9,
+      maxQueuedImages: 1e9,
+    },
+  };
   const catalog = new FsModelCatalog({ dir: cfg.modelsDir, defaultModel: cfg.defaultModel, only: [cfg.defaultModel], verify: false });
-  const engine = new PooledEngine(catalog, {
-    modelsDir: cfg.modelsDir,
-    defaultModel: cfg.defaultModel,
-    models: [cfg.defaultModel],
-    intraOpThreads: 1,
-    maxPixels: cfg.limits.maxPixels,
-    maxBatch: cfg.inference.maxBatch,
-    workers: cfg.inference.poolWorkers,
-    perWorkerInFlight: cfg.inference.perWorkerInFlight,
-    maxQueueWaitMs: 1e9,
-    maxQueuedImages: 1e9,
-  });
+  const engine = buildEngine(cfg, catalog);
   await engine.ready();
   const lat: number[] = [];
   let done = 0;
   const endAt = performance.now() + seconds * 1000;
   const started = performance.now();
-  // Enough concurrent submitters to keep every worker's slots full, like a saturated API.
+  // Enough concurrent submitters to keep every slot full, like a saturated API.
   await Promise.all(
-    Array.from({ length: cfg.inference.poolWorkers * 4 }, async (_, c) => {
+    Array.from({ length: 8 }, async (_, c) => {
       let i = c;
       while (performance.now() < endAt) {
         const t0 = performance.now();
@@ -42,4 +49,3 @@ export async function ceiling(photos: Buffer[], seconds: number): Promise<{ imag
   lat.sort((a, b) => a - b);
   return { imagesPerS: done / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99) };
 }
-

@@ -37,7 +37,7 @@ export interface InferenceEngine {
 }
 
 export interface EngineStats {
-  kind: 'inline' | 'pool';
+  kind: 'inline' | 'scheduled' | 'pool';
   workers: number;
   inFlight: number;
   queued: number;

@@ -1,0 +1,18 @@
+import type { ErrorRecord } from '../../core/errors';
+
+/** What an executor returns for one image (queue time is the scheduler's to add). */
+export type ExecResult =
+  | { ok: true; scores: Float32Array; decodeMs: number; inferMs: number; image: { width: number; height: number; format: string } }
+  | { ok: false; error: ErrorRecord };
+
+/**
+ * Where scheduled images actually run: in the calling thread (sharp decodes on libuv's threads while
+ * inference runs on this one) or on worker threads. The scheduler never gives it more than `slots` at once.
+ */
+export interface Executor {
+  readonly kind: 'in-thread' | 'workers';
+  readonly slots: number;
+  ready(): Promise<void>;
+  run(model: string, bytes: Uint8Array): Promise<ExecResult>;
+  close(): Promise<void>;
+}
