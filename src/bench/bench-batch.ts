@@ -23,7 +23,7 @@ async function main() {
     const src = photos[v % photos.length] as Buffer;
     images.push(await sharp(src).resize({ width: 300 + ((v * 37) % 340) }).jpeg({ quality: 70 + (v % 25) }).toBuffer());
   }
-  const ceil = await ceiling(photos, 8);
+  const ceil = await ceiling(photos, 8, 'pool');
   const stack = process.env.BENCH_URL ? undefined : await startLocalStack(optionsFromEnv());
   const api = process.env.BENCH_URL ?? stack?.url ?? '';
   const created = (await (

@@ -56,7 +56,7 @@ async function main() {
 
   const header = '| connections | ok req/s | % of ceiling | p50 ms | p99 ms | max ms | shed (429/503) | shed p99 ms | shed w/o Retry-After | HTTP errors | socket errors |';
   console.log(
-    `\nIn-process ceiling: **${fmt(ceil.imagesPerS)} images/s** (in-thread executor ${fmt(inThread.imagesPerS)}, worker pool ${fmt(workers.imagesPerS)}); HTTP through INFERENCE_MODE=${process.env.INFERENCE_MODE || 'scheduled'}\n`,
+    `\nIn-process ceiling: **${fmt(ceil.imagesPerS)} images/s** (in-thread executor ${fmt(inThread.imagesPerS)}, worker pool ${fmt(workers.imagesPerS)}); HTTP through INFERENCE_MODE=${process.env.INFERENCE_MODE || 'pool'}\n`,
   );
   console.log(header);
   console.log(`|${header.split('|').slice(1, -1).map(() => '---').join('|')}|`);

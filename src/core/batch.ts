@@ -108,7 +108,8 @@ async function register(deps: BatchDeps, job: Job, key: string, etag: string): P
   return { v: 1, jobId: job.jobId, itemId, bucket: deps.store.bucket, key, etag, model: job.model, topK: job.topK };
 }
 
-async function storeResult(deps: BatchDeps, record: ResultRecord): Promise<void> {
+/** Stores an image's record; `replacing` when an earlier record (another etag) may have left the opposite marker. */
+async function storeResult(deps: BatchDeps, record: ResultRecord, replacing = false): Promise<void> {
   await deps.store.put(keys.result(record.jobId, record.itemId), JSON.stringify(record), {
     contentType: 'application/json',
     metadata: { 'source-etag': record.etag, ok: String(record.ok) },
@@ -118,7 +119,7 @@ async function storeResult(deps: BatchDeps, record: ResultRecord): Promise<void>
     : [keys.failedMarker(record.jobId, record.itemId), keys.doneMarker(record.jobId, record.itemId)];
   await deps.store.put(mine, '');
   // A re-uploaded image that now succeeds (or fails) must not count on both sides.
-  await deps.store.delete(other);
+  if (replacing) await deps.store.delete(other);
 }
 
 /**
@@ -171,23 +172,24 @@ const permanent = (err: AppError) => err.statusCode >= 400 && err.statusCode < 5
  */
 export async function processItems(deps: BatchDeps, items: readonly WorkItem[]): Promise<Array<Error | undefined>> {
   const outcome: Array<Error | undefined> = items.map(() => undefined);
-  const todo: Array<{ i: number; item: WorkItem; bytes: Uint8Array }> = [];
+  const todo: Array<{ i: number; item: WorkItem; bytes: Uint8Array; replacing: boolean }> = [];
   await Promise.all(
     items.map(async (item, i) => {
       try {
         const existing = await deps.store.head(keys.result(item.jobId, item.itemId));
         if (existing?.metadata['source-etag'] === item.etag) return;
+        const replacing = existing !== undefined;
         const version = deps.catalog.manifest(item.model)?.version ?? '';
         const obj = await deps.store.get(item.key);
         if (!obj) {
-          await storeResult(deps, errorResult(item, { name: item.model, version }, { code: 'OBJECT_NOT_FOUND', statusCode: 404, message: `${item.key} no longer exists` }, now(deps)));
+          await storeResult(deps, errorResult(item, { name: item.model, version }, { code: 'OBJECT_NOT_FOUND', statusCode: 404, message: `${item.key} no longer exists` }, now(deps)), replacing);
           return;
         }
         if (obj.body.length > deps.limits.maxImageBytes) {
-          await storeResult(deps, errorResult(item, { name: item.model, version }, toErrorRecord(new PayloadTooLargeError(`${obj.body.length} bytes, over ${deps.limits.maxImageBytes}`)), now(deps)));
+          await storeResult(deps, errorResult(item, { name: item.model, version }, toErrorRecord(new PayloadTooLargeError(`${obj.body.length} bytes, over ${deps.limits.maxImageBytes}`)), now(deps)), replacing);
           return;
         }
-        todo.push({ i, item, bytes: obj.body });
+        todo.push({ i, item, bytes: obj.body, replacing });
       } catch (err: unknown) {
         outcome[i] = err instanceof Error ? err : new Error(String(err));
       }
@@ -223,7 +225,7 @@ export async function processItems(deps: BatchDeps, items: readonly WorkItem[]):
                 completedAt: now(deps).toISOString(),
               }
             : errorResult(g.item, { name: model, version: deps.catalog.manifest(model)?.version ?? '' }, toErrorRecord(r.error), now(deps));
-          await storeResult(deps, record);
+          await storeResult(deps, record, g.replacing);
         } catch (err: unknown) {
           outcome[g.i] = err instanceof Error ? err : new Error(String(err));
         }

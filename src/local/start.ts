@@ -28,8 +28,11 @@ const SERVICE = 'image-classifier';
 const STAGE = 'local';
 const QUEUE = 'infer-queue';
 const DLQ = 'infer-dlq';
-/** Mirrors serverless.yml: inferSqs batchSize, maximumBatchingWindow, maximumConcurrency (scaled to one machine). */
-const WORKER = { batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 2 };
+/**
+ * Mirrors serverless.yml's inferSqs batchSize and maximumBatchingWindow; maximumConcurrency is scaled to one
+ * machine: 4 batches in flight keep the pool busy while other batches wait on S3.
+ */
+const WORKER = { batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 4 };
 
 export interface LocalStack {
   url: string;
@@ -175,6 +178,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const stop = async () => {
     stopping = true;
     await worker?.stop();
+    // Bucket notifications in flight finish (or stay in the outbox) before the functions go away.
+    await s3.close();
     if (child.exitCode === null) {
       child.kill('SIGTERM');
       await new Promise<void>((r) => {
@@ -189,7 +194,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       });
     }
     sqsClient.destroy();
-    await s3.close();
     await sqs.close();
   };
   try {
