@@ -1,0 +1,53 @@
+// `npm run bench:recovery`: a 10 s flood (256 connections that ignore Retry-After), then single requests for 12 s:
+// how long until latency is back to its pre-flood level.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { optionsFromEnv, startLocalStack } from '../local/start';
+import { runLoad } from './load';
+
+const imagesDir = process.env.TEST_IMAGES_DIR || path.join(__dirname, '..', '..', '..', '..', 'shared', 'images');
+
+async function main() {
+  const files = readdirSync(imagesDir).filter((f) => /\.(png|jpe?g)$/i.test(f));
+  const requests = files.map((f) => ({
+    method: 'POST',
+    path: '/predict',
+    headers: { 'Content-Type': f.endsWith('.png') ? 'image/png' : 'image/jpeg' },
+    body: readFileSync(path.join(imagesDir, f)),
+  }));
+  const probe = readFileSync(path.join(imagesDir, 'goldfish.jpg'));
+  const stack = process.env.BENCH_URL ? undefined : await startLocalStack(optionsFromEnv());
+  const url = process.env.BENCH_URL ?? stack?.url ?? '';
+  const one = async (): Promise<[number, number]> => {
+    const t = performance.now();
+    const r = await fetch(`${url}/predict`, { method: 'POST', headers: { 'Content-Type': 'image/jpeg' }, body: new Uint8Array(probe) });
+    await r.text();
+    return [r.status, performance.now() - t];
+  };
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? 0;
+  const base: number[] = [];
+  for (let i = 0; i < 20; i++) base.push((await one())[1]);
+  const baseMs = median(base);
+  const flood = await runLoad({ url, connections: 256, durationS: 10, requests, honorRetryAfter: false });
+  const t0 = performance.now();
+  const series: Array<[number, number, number]> = [];
+  while (performance.now() - t0 < 12_000) {
+    const [status, ms] = await one();
+    series.push([(performance.now() - t0) / 1000, status, ms]);
+  }
+  await stack?.stop();
+  console.log(`baseline: one request at a time, median ${baseMs.toFixed(1)} ms`);
+  console.log(`flood (256 connections, no backoff, 10 s): ${flood.ok} served, ${flood.shed} shed, ${flood.socketErrors} socket errors, ${flood.httpErrors} HTTP errors`);
+  console.log('| after flood | requests | statuses | median ms |\n|---|---|---|---|');
+  for (const s of [0, 0.5, 1, 2, 3, 5, 8, 11]) {
+    const w = series.filter((x) => x[0] >= s && x[0] < s + 0.5);
+    if (w.length) console.log(`| t+${s} s | ${w.length} | ${[...new Set(w.map((x) => x[1]))].join(', ')} | ${median(w.map((x) => x[2])).toFixed(1)} |`);
+  }
+  const back = series.find((x) => x[1] === 200 && x[2] < 2 * baseMs);
+  console.log(`back within 2× baseline latency: ${back ? `t+${back[0].toFixed(2)} s` : 'not within 12 s'}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
