@@ -1,22 +1,16 @@
 // `npm run bench:batch [-- --images 1000]`: a drop of N distinct images end to end (first upload → job done)
 // through presigned PUTs, the local S3, ingest, SQS and the workers, beside the in-process ceiling.
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { optionsFromEnv, startLocalStack } from '../local/start';
 import { ceiling } from './ceiling';
+import { defaultImagesDir, flag, loadPhotos } from './photos';
 
-const args = process.argv.slice(2);
-const flag = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? (args[i + 1] as string) : fallback;
-};
 const count = Number(flag('images', '1000'));
-const imagesDir = path.resolve(flag('images-dir', process.env.TEST_IMAGES_DIR || path.join(__dirname, '..', '..', '..', '..', 'shared', 'images')));
+const imagesDir = path.resolve(flag('images-dir', defaultImagesDir()));
 
 async function main() {
-  const files = readdirSync(imagesDir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
-  const photos = files.map((f) => readFileSync(path.join(imagesDir, f)));
+  const photos = loadPhotos(imagesDir).map((p) => p.bytes);
   // Distinct objects of realistic size: each photo re-encoded at varying widths and qualities.
   const images: Buffer[] = [];
   for (let v = 0; images.length < count; v++) {

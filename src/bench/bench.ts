@@ -1,30 +1,26 @@
 // `npm run bench`: the machine's in-process ceiling (decode + infer through the worker pool, no HTTP) beside
 // POST /predict through the local stack at rising connection counts, in one run so the figures compare.
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { config } from '../config';
 import { optionsFromEnv, startLocalStack } from '../local/start';
 import { ceiling } from './ceiling';
 import { type LoadResult, type RequestSpec, runLoad } from './load';
+import { defaultImagesDir, flag, loadPhotos } from './photos';
 
 const args = process.argv.slice(2);
-const flag = (name: string, fallback: string) => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 && args[i + 1] ? (args[i + 1] as string) : fallback;
-};
 const connectionsList = flag('connections', '1,4,16,64,256').split(',').map(Number);
 const durationS = Number(flag('duration', '15'));
 const honorRetryAfter = !args.includes('--no-backoff');
 const ceilingS = Number(flag('ceiling-duration', '10'));
-const imagesDir = path.resolve(flag('images', process.env.TEST_IMAGES_DIR || path.join(__dirname, '..', '..', '..', '..', 'shared', 'images')));
+const imagesDir = path.resolve(flag('images', defaultImagesDir()));
 
-const mime = (f: string) => (f.endsWith('.png') ? 'image/png' : 'image/jpeg');
 
 const fmt = (n: number, d = 1) => n.toFixed(d);
 
 async function main() {
-  const files = readdirSync(imagesDir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort();
-  const photos = files.map((f) => readFileSync(path.join(imagesDir, f)));
+  const all = loadPhotos(imagesDir);
+  const files = all.map((p) => p.name);
+  const photos = all.map((p) => p.bytes);
   console.log(
     `bench: ${files.length} photos from ${imagesDir}; ${durationS}s per step; model ${config().defaultModel}; clients ${honorRetryAfter ? 'honour Retry-After' : 'ignore Retry-After (--no-backoff)'}`,
   );
@@ -38,12 +34,7 @@ async function main() {
   const external = process.env.BENCH_URL;
   const stack = external ? undefined : await startLocalStack(optionsFromEnv());
   const url = external ?? stack?.url ?? '';
-  const requests: RequestSpec[] = files.map((f, i) => ({
-    method: 'POST',
-    path: '/predict',
-    headers: { 'Content-Type': mime(f) },
-    body: photos[i] as Buffer,
-  }));
+  const requests: RequestSpec[] = all.map((p) => ({ method: 'POST', path: '/predict', headers: { 'Content-Type': p.contentType }, body: p.bytes }));
   // Warm the path (first invocations load handler modules).
   await runLoad({ url, connections: 2, durationS: 2, requests });
   const rows: LoadResult[] = [];

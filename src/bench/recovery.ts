@@ -1,21 +1,13 @@
 // `npm run bench:recovery`: a 10 s flood (256 connections that ignore Retry-After), then single requests for 12 s:
 // how long until latency is back to its pre-flood level.
-import { readdirSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { optionsFromEnv, startLocalStack } from '../local/start';
 import { runLoad } from './load';
-
-const imagesDir = process.env.TEST_IMAGES_DIR || path.join(__dirname, '..', '..', '..', '..', 'shared', 'images');
+import { loadPhotos } from './photos';
 
 async function main() {
-  const files = readdirSync(imagesDir).filter((f) => /\.(png|jpe?g)$/i.test(f));
-  const requests = files.map((f) => ({
-    method: 'POST',
-    path: '/predict',
-    headers: { 'Content-Type': f.endsWith('.png') ? 'image/png' : 'image/jpeg' },
-    body: readFileSync(path.join(imagesDir, f)),
-  }));
-  const probe = readFileSync(path.join(imagesDir, 'goldfish.jpg'));
+  const photos = loadPhotos();
+  const requests = photos.map((p) => ({ method: 'POST', path: '/predict', headers: { 'Content-Type': p.contentType }, body: p.bytes }));
+  const probe = photos.find((p) => p.name === 'goldfish.jpg')?.bytes ?? (photos[0]?.bytes as Buffer);
   const stack = process.env.BENCH_URL ? undefined : await startLocalStack(optionsFromEnv());
   const url = process.env.BENCH_URL ?? stack?.url ?? '';
   const one = async (): Promise<[number, number]> => {

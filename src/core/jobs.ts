@@ -65,6 +65,9 @@ export const keys = {
   assembled: (jobId: string, format: 'jsonl' | 'csv') => `jobs/${jobId}/results.${format}`,
 };
 
+/** Keys in S3 event notifications are URL-encoded with '+' for spaces. */
+export const decodeEventKey = (key: string): string => decodeURIComponent(key.replace(/\+/g, ' '));
+
 export const isValidJobId = (id: string): boolean => JOB_ID.test(id);
 
 export type UploadKind = 'image' | 'zip' | 'manifest';

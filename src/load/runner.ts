@@ -8,8 +8,8 @@ import { DEFAULT_THRESHOLDS, type Thresholds } from './verdict';
 
 export type UploadersMode = 'on' | 'off' | 'auto';
 
-export interface RunOptions extends ProfileOverrides {
-  scenario: string;
+/** What traffic to send and where: shared by a single run and a sweep. */
+export interface TrafficOptions {
   /** Defaults to LOAD_TARGET, then API_URL, then http://127.0.0.1:$HTTP_PORT (3000). */
   target?: string;
   /** "default" (6:3:1 + uploaders) or a single class: predict, light, heavy, uploader. */
@@ -20,6 +20,10 @@ export interface RunOptions extends ProfileOverrides {
   uploaders?: UploadersMode;
   /** Parent folder for the run directory; defaults to reports/ (LOAD_REPORTS_DIR). */
   outDir?: string;
+}
+
+export interface RunOptions extends ProfileOverrides, TrafficOptions {
+  scenario: string;
   /** Run directory name; defaults to <timestamp>-<scenario>. */
   runName?: string;
   /** Extra or replacement Artillery `ensure` block. */

@@ -5,22 +5,16 @@ import { escapeHtml, htmlTable, mdTable, ms, num, page, pct } from './format';
 import { reportsDir } from './paths';
 import type { Profile } from './profiles';
 import { findRunDirs, loadRun, type RunReport } from './report';
-import { assertLoopback, defaultTarget, ensureStack, runScenario, type UploadersMode } from './runner';
+import { assertLoopback, defaultTarget, ensureStack, runScenario, type TrafficOptions } from './runner';
 import { lineChart } from './svg';
 
 export const DEFAULT_STEPS = [1, 2, 4, 8, 16, 32, 64, 128, 256];
 
-export interface SweepOptions {
+/** `mix` defaults to predict here, so the curve measures inference, not /health. */
+export interface SweepOptions extends TrafficOptions {
   steps?: number[];
   /** Seconds per step. */
   stepS?: number;
-  target?: string;
-  /** User class for every user; predict by default so the curve measures inference, not /health. */
-  mix?: string;
-  thinkScale?: number;
-  model?: string;
-  uploaders?: UploadersMode;
-  outDir?: string;
   /** Seconds to let queues drain between steps. */
   pauseS?: number;
   echo?: boolean;

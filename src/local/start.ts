@@ -8,6 +8,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { FsModelCatalog, ModelLoadError } from '../adapters/fs-model-catalog';
 import { config } from '../config';
+import { decodeEventKey } from '../core/jobs';
 import { startS3Server } from './s3/server';
 import { startSqsEventSource } from './sqs/event-source';
 import { queueArn, startSqsServer } from './sqs/server';
@@ -204,7 +205,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   }
   // Bucket notifications (filtered to uploads/, as in serverless.yml) → the ingest function.
   s3.onObjectCreated(async (event) => {
-    if (event.Records.every((r) => !decodeURIComponent(r.s3.object.key.replace(/\+/g, ' ')).startsWith('uploads/'))) return;
+    if (event.Records.every((r) => !decodeEventKey(r.s3.object.key).startsWith('uploads/'))) return;
     await invokeIngest(event);
   });
   worker = startSqsEventSource({

@@ -136,6 +136,21 @@ function failure(id: string, err: unknown): Body {
   return { Id: id, SenderFault: false, Code: 'InternalError', Message: err instanceof Error ? err.message : String(err) };
 }
 
+/** Runs a batch action entry by entry, as SQS does: one entry's failure never fails the others. */
+function perEntry(list: Body[], apply: (entry: Body) => Body): { Successful: Body[]; Failed: Body[] } {
+  const Successful: Body[] = [];
+  const Failed: Body[] = [];
+  for (const entry of list) {
+    const id = String(entry.Id);
+    try {
+      Successful.push({ Id: id, ...apply(entry) });
+    } catch (err: unknown) {
+      Failed.push(failure(id, err));
+    }
+  }
+  return { Successful, Failed };
+}
+
 function senderId(req: http.IncomingMessage): string {
   // The SigV4 access key id, so SenderId tells producers apart the way an IAM identity does on AWS.
   const match = /Credential=([^/,\s]+)\//.exec(req.headers.authorization ?? '');
@@ -352,17 +367,7 @@ export async function startSqsServer(opts: SqsServerOptions): Promise<SqsServer>
       const total = list.reduce((n, e) => n + Buffer.byteLength(typeof e.MessageBody === 'string' ? e.MessageBody : ''), 0);
       const limit = Number(store.getAttributes(queue, ['MaximumMessageSize']).MaximumMessageSize);
       if (total > limit) throw errors.batchRequestTooLong(limit);
-      const Successful: Body[] = [];
-      const Failed: Body[] = [];
-      for (const entry of list) {
-        const id = String(entry.Id);
-        try {
-          Successful.push({ Id: id, ...sendOne(queue, entry, req) });
-        } catch (err: unknown) {
-          Failed.push(failure(id, err));
-        }
-      }
-      return { Successful, Failed };
+      return perEntry(list, (entry) => sendOne(queue, entry, req));
     },
     ReceiveMessage: (body, _req, res) => receive(body, res),
     DeleteMessage: (body) => {
@@ -371,18 +376,10 @@ export async function startSqsServer(opts: SqsServerOptions): Promise<SqsServer>
     },
     DeleteMessageBatch: (body) => {
       const queue = queueName(body);
-      const Successful: Body[] = [];
-      const Failed: Body[] = [];
-      for (const entry of entries(body)) {
-        const id = String(entry.Id);
-        try {
-          store.delete(queue, requiredStr(entry, 'ReceiptHandle'));
-          Successful.push({ Id: id });
-        } catch (err: unknown) {
-          Failed.push(failure(id, err));
-        }
-      }
-      return { Successful, Failed };
+      return perEntry(entries(body), (entry) => {
+        store.delete(queue, requiredStr(entry, 'ReceiptHandle'));
+        return {};
+      });
     },
     ChangeMessageVisibility: (body) => {
       const timeout = int(body, 'VisibilityTimeout', 0, 43200);
@@ -392,20 +389,12 @@ export async function startSqsServer(opts: SqsServerOptions): Promise<SqsServer>
     },
     ChangeMessageVisibilityBatch: (body) => {
       const queue = queueName(body);
-      const Successful: Body[] = [];
-      const Failed: Body[] = [];
-      for (const entry of entries(body)) {
-        const id = String(entry.Id);
-        try {
-          const timeout = int(entry, 'VisibilityTimeout', 0, 43200);
-          if (timeout === undefined) throw errors.missingParameter('VisibilityTimeout');
-          store.changeVisibility(queue, requiredStr(entry, 'ReceiptHandle'), timeout);
-          Successful.push({ Id: id });
-        } catch (err: unknown) {
-          Failed.push(failure(id, err));
-        }
-      }
-      return { Successful, Failed };
+      return perEntry(entries(body), (entry) => {
+        const timeout = int(entry, 'VisibilityTimeout', 0, 43200);
+        if (timeout === undefined) throw errors.missingParameter('VisibilityTimeout');
+        store.changeVisibility(queue, requiredStr(entry, 'ReceiptHandle'), timeout);
+        return {};
+      });
     },
     PurgeQueue: (body) => {
       store.purge(queueName(body));
