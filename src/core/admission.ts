@@ -29,9 +29,12 @@ export class AdmissionController {
     return this.intervalMs;
   }
 
-  /** Decides for `images` new images that would queue behind `queued` others. */
-  decide(images: number, queued: number): AdmissionDecision {
-    const predictedWaitMs = (queued + images) * this.intervalMs;
+  /**
+   * Decides for `images` new images with `queued` images already waiting, of which `ahead` would be served
+   * before the last new one (all of them under FIFO; fewer when requests take turns).
+   */
+  decide(images: number, queued: number, ahead = queued): AdmissionDecision {
+    const predictedWaitMs = (ahead + images) * this.intervalMs;
     if (queued === 0 || (predictedWaitMs <= this.options.maxQueueWaitMs && queued + images <= this.options.maxQueuedImages)) {
       return { admit: true };
     }

@@ -2,13 +2,16 @@ import { AdmissionController } from '../../core/admission';
 import { OverloadedError } from '../../core/errors';
 import type { EngineStats, InferenceEngine, Priority, ScoresOrError } from '../../core/ports';
 import type { Executor } from './executor';
+import { FairQueue } from './fair-queue';
 
 export interface SchedulerOptions {
   maxQueueWaitMs: number;
   maxQueuedImages: number;
   /** Starting guess of the time between completions (ms) until measured. */
   initialIntervalMs: number;
-  /** Out of every this-many dispatches while both queues wait, one goes to background work, so it never starves. */
+  /** While single photos wait, one dispatch in this many still goes to multi-image requests. */
+  batchShare?: number;
+  /** Out of every this-many dispatches while interactive work waits, one goes to background work, so it never starves. */
   backgroundShare?: number;
 }
 
@@ -19,18 +22,26 @@ interface Job {
   resolve: (r: ScoresOrError) => void;
 }
 
+/** One class of work: served after the lanes before it, except that every `every`-th turn it waited is its own. */
+interface Lane {
+  readonly name: 'single' | 'batch' | 'background';
+  readonly queue: FairQueue<Job>;
+  readonly every: number;
+  waited: number;
+}
+
 /**
  * Local mode's engine: every invocation of the process shares it. Interactive images are admitted or shed
  * at once by an AdmissionController (the local counterpart of reserved concurrency + API Gateway
- * throttling); background (batch-path) images queue behind them with a guaranteed share. At most
+ * throttling). Three lanes share the executor: single photos (the mobile clients waiting on a screen) first,
+ * then the images of multi-image requests, then background (batch-path) work; each lower lane keeps a
+ * guaranteed share, so nothing starves. Within a lane, requests take turns image by image. At most
  * `executor.slots` images run at once, so the cores are kept busy but never oversubscribed.
  */
 export class ScheduledEngine implements InferenceEngine {
-  private readonly interactive: Job[] = [];
-  private readonly background: Job[] = [];
+  private readonly lanes: readonly Lane[];
   private readonly admission: AdmissionController;
   private running = 0;
-  private dispatches = 0;
   private shedCount = 0;
 
   constructor(
@@ -42,6 +53,11 @@ export class ScheduledEngine implements InferenceEngine {
       maxQueuedImages: options.maxQueuedImages,
       initialIntervalMs: options.initialIntervalMs,
     });
+    this.lanes = [
+      { name: 'single', queue: new FairQueue<Job>(), every: Number.POSITIVE_INFINITY, waited: 0 },
+      { name: 'batch', queue: new FairQueue<Job>(), every: options.batchShare ?? 3, waited: 0 },
+      { name: 'background', queue: new FairQueue<Job>(), every: options.backgroundShare ?? 4, waited: 0 },
+    ];
   }
 
   ready(): Promise<void> {
@@ -50,11 +66,12 @@ export class ScheduledEngine implements InferenceEngine {
 
   precheck(images: number, priority: Priority): void {
     if (priority !== 'interactive') return;
-    const decision = this.admission.decide(images, this.interactive.length);
+    const queued = this.queued();
+    const decision = this.admission.decide(images, queued, this.imagesAhead(this.laneFor(images, priority), images));
     if (!decision.admit) {
       this.shedCount += images;
       throw new OverloadedError(
-        `at capacity: ${this.interactive.length} images queued, predicted wait ${Math.round(decision.predictedWaitMs)} ms`,
+        `at capacity: ${queued} images queued, predicted wait ${Math.round(decision.predictedWaitMs)} ms`,
         decision.retryAfterSeconds,
       );
     }
@@ -63,20 +80,54 @@ export class ScheduledEngine implements InferenceEngine {
   async infer(model: string, images: readonly Uint8Array[], priority: Priority): Promise<ScoresOrError[]> {
     await this.executor.ready();
     this.precheck(images.length, priority);
-    const queue = priority === 'interactive' ? this.interactive : this.background;
     const now = performance.now();
-    const results = images.map((bytes) => new Promise<ScoresOrError>((resolve) => queue.push({ model, bytes, enqueuedAt: now, resolve })));
+    const jobs: Job[] = [];
+    const results = images.map((bytes) => new Promise<ScoresOrError>((resolve) => jobs.push({ model, bytes, enqueuedAt: now, resolve })));
+    this.laneFor(images.length, priority).queue.push(jobs);
     this.pump();
     return Promise.all(results);
   }
 
+  private laneFor(images: number, priority: Priority): Lane {
+    const name = priority === 'background' ? 'background' : images === 1 ? 'single' : 'batch';
+    return this.lanes.find((l) => l.name === name) as Lane;
+  }
+
+  private queued(): number {
+    return this.lanes.reduce((n, l) => n + l.queue.length, 0);
+  }
+
+  /**
+   * Images that would run before the last of `n` new ones in `lane`: everything queued in the lanes above,
+   * each request's turns in its own lane, and the shares the lanes below are owed meanwhile.
+   */
+  private imagesAhead(lane: Lane, n: number): number {
+    const at = this.lanes.indexOf(lane);
+    let ahead = 0;
+    this.lanes.forEach((l, i) => {
+      if (i < at) ahead += l.queue.length;
+      else if (i === at) ahead += l.queue.aheadOf(n);
+    });
+    const served = ahead + n;
+    for (const l of this.lanes.slice(at + 1)) ahead += Math.min(l.queue.length, Math.ceil(served / (l.every - 1)));
+    return ahead;
+  }
+
+  /** The highest lane with work, unless a lower one has waited its turn. */
+  private pick(): Job | undefined {
+    const waiting = this.lanes.filter((l) => l.queue.length > 0);
+    const first = waiting[0];
+    if (!first) return undefined;
+    const due = waiting.slice(1).find((l) => l.waited >= l.every - 1);
+    const chosen = due ?? first;
+    for (const l of waiting) l.waited = l === chosen ? 0 : l.waited + 1;
+    return chosen.queue.shift();
+  }
+
   private pump(): void {
-    const share = this.options.backgroundShare ?? 4;
     while (this.running < this.executor.slots) {
-      const takeBackground = this.background.length > 0 && (this.interactive.length === 0 || this.dispatches % share === share - 1);
-      const job = takeBackground ? this.background.shift() : this.interactive.shift();
+      const job = this.pick();
       if (!job) return;
-      this.dispatches++;
       this.running++;
       const queueMs = performance.now() - job.enqueuedAt;
       this.executor.run(job.model, job.bytes).then(
@@ -89,7 +140,7 @@ export class ScheduledEngine implements InferenceEngine {
 
   private settle(job: Job, result: ScoresOrError): void {
     this.running--;
-    this.admission.completed(performance.now(), this.interactive.length + this.background.length > 0);
+    this.admission.completed(performance.now(), this.queued() > 0);
     job.resolve(result);
     this.pump();
   }
@@ -99,7 +150,7 @@ export class ScheduledEngine implements InferenceEngine {
       kind: this.executor.kind === 'workers' ? 'pool' : 'scheduled',
       workers: this.executor.kind === 'workers' ? this.executor.slots : 1,
       inFlight: this.running,
-      queued: this.interactive.length + this.background.length,
+      queued: this.queued(),
       shed: this.shedCount,
     };
   }

@@ -13,6 +13,13 @@ describe('AdmissionController', () => {
     expect(a.decide(2, 9)).toEqual({ admit: false, retryAfterSeconds: 1, predictedWaitMs: 110 });
   });
 
+  it('predicts from the images served before the new ones when that is fewer than the whole queue', () => {
+    const a = make();
+    expect(a.decide(1, 40).admit).toBe(false); // (40+1) × 10 ms
+    expect(a.decide(1, 40, 3)).toEqual({ admit: true }); // (3+1) × 10 ms
+    expect(a.decide(1, 60, 3).admit).toBe(false); // the hard bound counts every queued image
+  });
+
   it('sheds past the hard queue bound whatever the prediction', () => {
     const a = new AdmissionController({ maxQueueWaitMs: 1e9, maxQueuedImages: 5, initialIntervalMs: 1 });
     expect(a.decide(1, 5).admit).toBe(false);
