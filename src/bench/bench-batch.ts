@@ -1,29 +1,51 @@
-// `npm run bench:batch [-- --images 1000]`: a drop of N distinct images end to end (first upload → job done)
-// through presigned PUTs, the local S3, ingest, SQS and the workers, beside the in-process ceiling.
+// `npm run bench:batch [-- --images 1000]`: a drop of N distinct images through presigned PUTs, the local S3,
+// ingest, SQS and the workers, beside the in-process ceiling measured on the same images. Two runs:
+//  - end to end: workers on while the images upload (first upload → job done);
+//  - workers alone: the event source mapping disabled until every image is queued, then enabled, and
+//    the drain timed (the workers' own images/s, with nothing else competing for the 2 cores).
 import path from 'node:path';
 import sharp from 'sharp';
-import { optionsFromEnv, startLocalStack } from '../local/start';
+import { type LocalStack, optionsFromEnv, startLocalStack } from '../local/start';
 import { ceiling } from './ceiling';
 import { defaultImagesDir, flag, loadPhotos } from './photos';
 
 const count = Number(flag('images', '1000'));
+/** `--only e2e` or `--only workers` runs one of the two. */
+const only = flag('only', 'both');
 const imagesDir = path.resolve(flag('images-dir', defaultImagesDir()));
+/** How often the bench asks for the job's status: a client polling faster would tax the stack it measures. */
+const POLL_MS = 1000;
 
-async function main() {
-  const photos = loadPhotos(imagesDir).map((p) => p.bytes);
-  // Distinct objects of realistic size: each photo re-encoded at varying widths and qualities.
-  const images: Buffer[] = [];
-  for (let v = 0; images.length < count; v++) {
-    const src = photos[v % photos.length] as Buffer;
-    images.push(await sharp(src).resize({ width: 300 + ((v * 37) % 340) }).jpeg({ quality: 70 + (v % 25) }).toBuffer());
-  }
-  const ceil = await ceiling(photos, 8, 'pool');
-  const stack = process.env.BENCH_URL ? undefined : await startLocalStack(optionsFromEnv());
-  const api = process.env.BENCH_URL ?? stack?.url ?? '';
+type Counts = { done: number; failed: number; expected: number; ingested: number };
+interface Drop {
+  uploadS: number;
+  ingestedS: number;
+  doneS: number;
+  final: Counts;
+}
+
+/**
+ * Uploads `images` as one job and waits for it to finish. With `hold`, the workers are off during the upload:
+ * once every image is queued, `hold.enable()` turns them on and the drain is timed on its own.
+ */
+async function drop(api: string, images: Buffer[], hold?: { enable: () => void }): Promise<Drop & { drainS?: number }> {
   const created = (await (
-    await fetch(`${api}/jobs`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ count }) })
+    await fetch(`${api}/jobs`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ count: images.length }) })
   ).json()) as { jobId: string; uploads: Array<{ url: string }> };
   const started = performance.now();
+  const elapsedS = () => (performance.now() - started) / 1000;
+  let ingestedS: number | undefined;
+  let job: { status: string; counts: Counts } | undefined;
+  const poll = async (until: (j: { status: string; counts: Counts }) => boolean, everyMs: number) => {
+    for (;;) {
+      job = (await (await fetch(`${api}/jobs/${created.jobId}`)).json()) as { status: string; counts: Counts };
+      if (ingestedS === undefined && job.counts.ingested >= images.length) ingestedS = elapsedS();
+      if (until(job)) return;
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  };
+  const finished = (j: { status: string }) => j.status === 'done' || j.status === 'failed';
+  const watching = hold ? undefined : poll(finished, POLL_MS);
   const queue = created.uploads.map((u, i) => ({ url: u.url, body: images[i] as Buffer }));
   await Promise.all(
     Array.from({ length: 8 }, async () => {
@@ -33,21 +55,59 @@ async function main() {
       }
     }),
   );
-  const uploadedS = (performance.now() - started) / 1000;
-  let job: { status: string; counts: { done: number; failed: number; expected: number } };
-  for (;;) {
-    job = (await (await fetch(`${api}/jobs/${created.jobId}`)).json()) as typeof job;
-    if (job.status === 'done' || job.status === 'failed') break;
-    await new Promise((r) => setTimeout(r, 250));
+  const uploadS = elapsedS();
+  let drainS: number | undefined;
+  if (hold) {
+    await poll((j) => j.counts.ingested >= images.length, 500);
+    const enabledAt = performance.now();
+    hold.enable();
+    await poll(finished, 500);
+    drainS = (performance.now() - enabledAt) / 1000;
+  } else {
+    await watching;
   }
-  const totalS = (performance.now() - started) / 1000;
+  const final = job?.counts ?? { done: 0, failed: 0, expected: images.length, ingested: 0 };
+  return { uploadS, ingestedS: ingestedS ?? elapsedS(), doneS: elapsedS(), final, drainS };
+}
+
+async function main() {
+  const photos = loadPhotos(imagesDir).map((p) => p.bytes);
+  // Distinct objects of realistic size: each photo re-encoded at varying widths and qualities.
+  const images: Buffer[] = [];
+  for (let v = 0; images.length < count; v++) {
+    const src = photos[v % photos.length] as Buffer;
+    images.push(await sharp(src).resize({ width: 300 + ((v * 37) % 340) }).jpeg({ quality: 70 + (v % 25) }).toBuffer());
+  }
+  // The limit for these very images, not for the shared photos (which decode at a different cost).
+  const ceil = await ceiling(images.slice(0, 200), 8, 'pool');
+  const stack: LocalStack | undefined = process.env.BENCH_URL ? undefined : await startLocalStack(optionsFromEnv());
+  const api = process.env.BENCH_URL ?? stack?.url ?? '';
+
+  const e2e = only === 'workers' ? undefined : await drop(api, images);
+  let workers: (Drop & { drainS?: number }) | undefined;
+  if (stack && only !== 'e2e') {
+    // The same images again, as a new job (new keys), so none is skipped as already answered.
+    await stack.workers.disable();
+    workers = await drop(api, images, stack.workers);
+  }
   await stack?.stop();
-  const rate = count / totalS;
-  console.log(`\n| images | upload s | first upload → done s | images/s end to end | in-process ceiling images/s | % of ceiling | done | failed |`);
-  console.log('|---|---|---|---|---|---|---|---|');
-  console.log(
-    `| ${count} | ${uploadedS.toFixed(1)} | ${totalS.toFixed(1)} | ${rate.toFixed(1)} | ${ceil.imagesPerS.toFixed(1)} | ${((100 * rate) / ceil.imagesPerS).toFixed(0)} % | ${job.counts.done} | ${job.counts.failed} |`,
-  );
+
+  const pct = (x: number) => `${((100 * x) / ceil.imagesPerS).toFixed(0)} %`;
+  console.log(`\nin-process ceiling on these images (worker pool): ${ceil.imagesPerS.toFixed(1)} images/s`);
+  console.log('\n| run | images | upload s | all queued s | first upload → done s | images/s | % of ceiling | done | failed |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  if (e2e) {
+    const rate = count / e2e.doneS;
+    console.log(
+      `| end to end (workers on) | ${count} | ${e2e.uploadS.toFixed(1)} | ${e2e.ingestedS.toFixed(1)} | ${e2e.doneS.toFixed(1)} | ${rate.toFixed(1)} | ${pct(rate)} | ${e2e.final.done} | ${e2e.final.failed} |`,
+    );
+  }
+  if (workers?.drainS) {
+    const w = count / workers.drainS;
+    console.log(
+      `| workers alone (all queued first; drain ${workers.drainS.toFixed(1)} s) | ${count} | ${workers.uploadS.toFixed(1)} | ${workers.ingestedS.toFixed(1)} | – | ${w.toFixed(1)} | ${pct(w)} | ${workers.final.done} | ${workers.final.failed} |`,
+    );
+  }
 }
 
 main().catch((err: unknown) => {

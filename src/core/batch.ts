@@ -45,6 +45,11 @@ export type ArchiveReader = (zip: Uint8Array) => Array<{ name: string; data: Uin
 
 export interface BatchDeps extends ClassifyDeps {
   store: ObjectStore;
+  /**
+   * Jobs already read by this container. A job record never changes once written, so ingest reads it once per
+   * job rather than once per image.
+   */
+  jobs?: Map<string, Job>;
   queue: WorkQueue;
   unzip: ArchiveReader;
   now?: () => Date;
@@ -92,12 +97,22 @@ export async function createJob(
   return { job, uploadPrefix: prefix, uploads, expiresInSeconds: deps.limits.presignExpiresSeconds };
 }
 
-/** A job created by its first upload, with the default model. */
+const JOBS_REMEMBERED = 1000;
+
+/** The job of an upload; one created by its first upload gets the default model. */
 async function ensureJob(deps: BatchDeps, jobId: string): Promise<Job> {
-  const existing = await readJob(deps, jobId);
-  if (existing) return existing;
-  const job: Job = { jobId, model: deps.catalog.defaultModel, topK: 5, createdAt: now(deps).toISOString(), announced: 0, explicit: false };
-  await deps.store.put(keys.job(jobId), JSON.stringify(job), { contentType: 'application/json' });
+  const known = deps.jobs?.get(jobId);
+  if (known) return known;
+  let job = await readJob(deps, jobId);
+  if (!job) {
+    job = { jobId, model: deps.catalog.defaultModel, topK: 5, createdAt: now(deps).toISOString(), announced: 0, explicit: false };
+    await deps.store.put(keys.job(jobId), JSON.stringify(job), { contentType: 'application/json' });
+  }
+  if (deps.jobs) {
+    // Oldest first out: a Map iterates in insertion order.
+    if (deps.jobs.size >= JOBS_REMEMBERED) deps.jobs.delete(deps.jobs.keys().next().value as string);
+    deps.jobs.set(jobId, job);
+  }
   return job;
 }
 
@@ -108,18 +123,20 @@ async function register(deps: BatchDeps, job: Job, key: string, etag: string): P
   return { v: 1, jobId: job.jobId, itemId, bucket: deps.store.bucket, key, etag, model: job.model, topK: job.topK };
 }
 
-/** Stores an image's record; `replacing` when an earlier record (another etag) may have left the opposite marker. */
+/**
+ * Stores an image's record. The record itself counts the image as answered; a failure also leaves a marker,
+ * written first so that a failed image is never counted as done, even for a moment. `replacing` when an
+ * earlier record (another etag) may have left that marker.
+ */
 async function storeResult(deps: BatchDeps, record: ResultRecord, replacing = false): Promise<void> {
+  const failedMarker = keys.failedMarker(record.jobId, record.itemId);
+  if (!record.ok) await deps.store.put(failedMarker, '');
   await deps.store.put(keys.result(record.jobId, record.itemId), JSON.stringify(record), {
     contentType: 'application/json',
     metadata: { 'source-etag': record.etag, ok: String(record.ok) },
   });
-  const [mine, other] = record.ok
-    ? [keys.doneMarker(record.jobId, record.itemId), keys.failedMarker(record.jobId, record.itemId)]
-    : [keys.failedMarker(record.jobId, record.itemId), keys.doneMarker(record.jobId, record.itemId)];
-  await deps.store.put(mine, '');
-  // A re-uploaded image that now succeeds (or fails) must not count on both sides.
-  if (replacing) await deps.store.delete(other);
+  // A re-uploaded image that now succeeds must not count as failed too.
+  if (record.ok && replacing) await deps.store.delete(failedMarker);
 }
 
 /**
@@ -248,12 +265,14 @@ export interface JobReport {
 export async function jobReport(deps: BatchDeps, jobId: string): Promise<JobReport> {
   const job = await readJob(deps, jobId);
   if (!job) throw new NotFoundError('JOB_NOT_FOUND', `no job "${jobId}"`);
-  const [items, done, failed] = await Promise.all([
+  const [items, answered, failed] = await Promise.all([
     deps.store.list(keys.items(jobId)),
-    deps.store.list(keys.done(jobId)),
+    deps.store.list(keys.results(jobId)),
     deps.store.list(keys.failed(jobId)),
   ]);
-  const counts: JobCounts = { expected: Math.max(job.announced, items.length), ingested: items.length, done: done.length, failed: failed.length };
+  // A failure marker is written before its record, so a failed image is never counted as done.
+  const done = Math.max(0, answered.length - failed.length);
+  const counts: JobCounts = { expected: Math.max(job.announced, items.length), ingested: items.length, done, failed: failed.length };
   return { jobId, status: jobStatus(counts), model: job.model, counts, createdAt: job.createdAt, explicit: job.explicit };
 }
 

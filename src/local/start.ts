@@ -37,6 +37,8 @@ const WORKER = { batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 4 };
 
 export interface LocalStack {
   url: string;
+  /** The work queue's event source mapping, as `aws lambda update-event-source-mapping --[no-]enabled` toggles it. */
+  workers: { enable(): void; disable(): Promise<void> };
   stop(): Promise<void>;
 }
 
@@ -208,17 +210,25 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     if (event.Records.every((r) => !decodeEventKey(r.s3.object.key).startsWith('uploads/'))) return;
     await invokeIngest(event);
   });
-  worker = startSqsEventSource({
-    client: sqsClient,
-    queueUrl: sqs.queueUrl(QUEUE),
-    queueArn: queueArn(QUEUE),
-    batchSize: WORKER.batchSize,
-    maximumBatchingWindowSeconds: WORKER.batchingWindowSeconds,
-    maxConcurrency: WORKER.maxConcurrency,
-    functionName: `${SERVICE}-${STAGE}-inferSqs`,
-    handler: (event, _context: Context) => invokeInfer(event),
-  });
-  return { url, stop };
+  const enable = () => {
+    worker ??= startSqsEventSource({
+      client: sqsClient,
+      queueUrl: sqs.queueUrl(QUEUE),
+      queueArn: queueArn(QUEUE),
+      batchSize: WORKER.batchSize,
+      maximumBatchingWindowSeconds: WORKER.batchingWindowSeconds,
+      maxConcurrency: WORKER.maxConcurrency,
+      functionName: `${SERVICE}-${STAGE}-inferSqs`,
+      handler: (event, _context: Context) => invokeInfer(event),
+    });
+  };
+  const disable = async () => {
+    const running = worker;
+    worker = undefined;
+    await running?.stop();
+  };
+  enable();
+  return { url, workers: { enable, disable }, stop };
 }
 
 if (require.main === module) {

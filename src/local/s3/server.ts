@@ -12,7 +12,7 @@ import { encodeEventKey, nextSequencer, type ObjectCreatedEventName, objectCreat
 import { unlinkIfExists } from './fs-atomic';
 import { NotificationOutbox, type NotificationLog, type ObjectCreatedListener, type RetryPolicy } from './outbox';
 import { type LocalCredentials, parseQuery, verifyAuthorizationHeader, verifyPresigned } from './sigv4';
-import { compareCodePoints, type ObjectAttributes, type ObjectMeta, ObjectStore, type PartMeta, type StoredChecksum } from './store';
+import { compareCodePoints, lowerBound, type ObjectAttributes, type ObjectMeta, ObjectStore, type PartMeta, type StoredChecksum } from './store';
 import { elementText, parseElements, renderXml, type XmlNode } from './xml';
 
 export type { LocalCredentials } from './sigv4';
@@ -390,7 +390,15 @@ export function listPage(
     o.after !== undefined && o.delimiter !== undefined && o.after.startsWith(o.prefix) && o.after.endsWith(o.delimiter)
       ? o.after
       : undefined;
-  for (const key of keys) {
+  // Jump to the first key at or after the prefix (and past the marker) instead of walking the whole bucket.
+  let start = lowerBound(keys, o.prefix);
+  if (o.after !== undefined) {
+    let past = lowerBound(keys, o.after);
+    if (keys[past] === o.after) past++;
+    start = Math.max(start, past);
+  }
+  for (let i = start; i < keys.length; i++) {
+    const key = keys[i] as string;
     if (o.after !== undefined && compareCodePoints(key, o.after) <= 0) continue;
     if (!key.startsWith(o.prefix)) {
       if (compareCodePoints(key, o.prefix) > 0) break;

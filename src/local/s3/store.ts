@@ -162,7 +162,7 @@ export class ObjectStore {
       const stored: ObjectMeta = { ...meta, bodyFile, lastModified: new Date().toISOString() };
       await writeFileAtomic(this.metaPath(bucketName, meta.key), JSON.stringify(stored), this.tmpDir);
       bucket.objects.set(meta.key, stored);
-      if (existing === undefined) bucket.sorted = undefined;
+      if (existing === undefined && bucket.sorted) bucket.sorted.splice(lowerBound(bucket.sorted, meta.key), 0, meta.key);
       if (existing !== undefined) await unlinkIfExists(path.join(dir, 'data', existing.bodyFile));
       return stored;
     });
@@ -176,7 +176,8 @@ export class ObjectStore {
       if (existing === undefined) return;
       await unlinkIfExists(this.metaPath(bucketName, key));
       bucket.objects.delete(key);
-      bucket.sorted = undefined;
+      const at = bucket.sorted ? lowerBound(bucket.sorted, key) : -1;
+      if (bucket.sorted?.[at] === key) bucket.sorted.splice(at, 1);
       await unlinkIfExists(path.join(this.bucketDir(bucketName), 'data', existing.bodyFile));
     });
   }
@@ -333,6 +334,21 @@ async function readJson<T>(file: string): Promise<T | undefined> {
     if (isNotFound(err)) return undefined;
     throw err;
   }
+}
+
+/**
+ * Where `key` goes in `sorted` (code point order): the index of the first element not before it. Keeps the
+ * listing order up to date on every write instead of re-sorting the whole bucket on the next LIST.
+ */
+export function lowerBound(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareCodePoints(sorted[mid] as string, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Orders strings by Unicode code point, i.e. by their UTF-8 bytes, as S3 lists keys. */
