@@ -8,7 +8,6 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { FsModelCatalog, ModelLoadError } from '../adapters/fs-model-catalog';
 import { config } from '../config';
-import { decodeEventKey } from '../core/jobs';
 import { startS3Server } from './s3/server';
 import { startSqsEventSource } from './sqs/event-source';
 import { queueArn, startSqsServer } from './sqs/server';
@@ -112,7 +111,13 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       },
     ],
   });
-  const s3 = await startS3Server({ port: options.s3Port, dataDir: path.join(options.dataDir, 's3'), buckets: [bucket] });
+  const s3 = await startS3Server({
+    port: options.s3Port,
+    dataDir: path.join(options.dataDir, 's3'),
+    buckets: [bucket],
+    // serverless.yml's `rules: - prefix: uploads/`
+    notificationFilter: { prefix: 'uploads/' },
+  });
 
   const endpoints = {
     S3_ENDPOINT: s3.url,
@@ -207,7 +212,6 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   }
   // Bucket notifications (filtered to uploads/, as in serverless.yml) → the ingest function.
   s3.onObjectCreated(async (event) => {
-    if (event.Records.every((r) => !decodeEventKey(r.s3.object.key).startsWith('uploads/'))) return;
     await invokeIngest(event);
   });
   const enable = () => {

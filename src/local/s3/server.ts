@@ -38,6 +38,11 @@ export interface S3ServerOptions {
   log?: NotificationLog;
   /** How long close() waits for a listener call in progress; default 5 s. */
   closeGraceMs?: number;
+  /**
+   * The bucket notification's filter rules (S3's `Filter.Key.FilterRules`): only keys that match produce an
+   * event. Others are never written to the outbox, so a bucket busy with results does not pay for them.
+   */
+  notificationFilter?: { prefix?: string; suffix?: string };
 }
 
 /** A running local S3. */
@@ -75,6 +80,7 @@ const EXPOSED_HEADERS = [
 interface Context {
   store: ObjectStore;
   outbox: NotificationOutbox;
+  notificationFilter: { prefix?: string; suffix?: string };
   region: string;
   credentials: LocalCredentials | undefined;
   log: NotificationLog;
@@ -110,7 +116,7 @@ export async function startS3Server(opts: S3ServerOptions): Promise<LocalS3> {
     log,
   );
 
-  const ctx: Context = { store, outbox, region, credentials: opts.credentials, log, baseUrl: '' };
+  const ctx: Context = { store, outbox, notificationFilter: opts.notificationFilter ?? {}, region, credentials: opts.credentials, log, baseUrl: '' };
   const server = createServer((req, res) => {
     void handle(ctx, req, res);
   });
@@ -760,6 +766,8 @@ async function abortUpload(ctx: Context, r: Request, bucket: string, key: string
 
 /** Persists the event before the caller answers, so a 200 always implies a delivered-eventually event. */
 async function notify(ctx: Context, r: Request, eventName: ObjectCreatedEventName, bucket: string, meta: ObjectMeta): Promise<void> {
+  const { prefix = '', suffix = '' } = ctx.notificationFilter;
+  if (!meta.key.startsWith(prefix) || !meta.key.endsWith(suffix)) return;
   await ctx.outbox.enqueue(
     objectCreatedEvent({
       eventName,

@@ -171,4 +171,27 @@ describe('local S3 ObjectCreated notifications', () => {
     await server.close();
     expect(await fs.readdir(path.join(dir, 'outbox'))).toEqual([]);
   });
+
+  it('produces events only for keys that pass the notification filter, and persists nothing for the rest', async () => {
+    // Prepare: a server configured as serverless.yml's rules (prefix uploads/, suffix .jpg)
+    s3.destroy();
+    await server.close();
+    await fs.rm(dir, { recursive: true, force: true });
+    dir = await tempDir();
+    server = await start(dir, { retry: FAST_RETRY, notificationFilter: { prefix: 'uploads/', suffix: '.jpg' } });
+    s3 = client(server);
+    // Act: no listener yet, so whatever is owed stays in the outbox
+    for (const key of ['results/j6/a.json', 'uploads/j6/notes.txt', 'uploads/j6/a.jpg']) {
+      await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'x' }));
+    }
+    // Assess
+    expect(await fs.readdir(path.join(dir, 'outbox'))).toHaveLength(1);
+    const keys: string[] = [];
+    server.onObjectCreated(async (event) => {
+      keys.push(event.Records[0]?.s3.object.key ?? '');
+    });
+    await waitFor(() => keys.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(keys).toEqual(['uploads/j6/a.jpg']);
+  });
 });
