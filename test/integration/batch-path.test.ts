@@ -3,7 +3,7 @@ import { crc32 } from 'node:zlib';
 import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
-import { EXPECTED_TOP5 } from '../fixtures/expected-top5';
+import { EXPECTED_TOP5 } from '../../src/bench/reference-top5';
 import { photoNames } from '../fixtures/paths';
 import { call, photo } from './helpers';
 
