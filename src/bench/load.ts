@@ -48,7 +48,8 @@ export async function runLoad(opts: {
   requests: readonly RequestSpec[];
   timeoutMs?: number;
   /**
-   * Wait Retry-After before a connection's next request after a 429/503, as a well-behaved client SDK does.
+   * Wait Retry-After before a connection's next request after a 429/503, as a well-behaved client SDK does: at least
+   * that long, plus random jitter up to as much again, so clients shed together do not all come back in one wave.
    * Off, every shed request is re-sent at once: an adversarial flood rather than a population of clients.
    */
   honorRetryAfter?: boolean;
@@ -121,7 +122,8 @@ export async function runLoad(opts: {
       n++;
       const backoffMs = await once(spec);
       if (backoffMs > 0 && opts.honorRetryAfter !== false) {
-        await new Promise((r) => setTimeout(r, Math.min(backoffMs, Math.max(0, endAt - performance.now()))));
+        const wait = backoffMs * (1 + Math.random());
+        await new Promise((r) => setTimeout(r, Math.min(wait, Math.max(0, endAt - performance.now()))));
       }
     }
   };
