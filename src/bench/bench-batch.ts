@@ -21,6 +21,8 @@ interface Drop {
   uploadS: number;
   ingestedS: number;
   doneS: number;
+  /** With the workers held: from turning them on to the job's end. */
+  drainS?: number;
   final: Counts;
 }
 
@@ -28,7 +30,7 @@ interface Drop {
  * Uploads `images` as one job and waits for it to finish. With `hold`, the workers are off during the upload:
  * once every image is queued, `hold.enable()` turns them on and the drain is timed on its own.
  */
-async function drop(api: string, images: Buffer[], hold?: { enable: () => void }): Promise<Drop & { drainS?: number }> {
+async function drop(api: string, images: Buffer[], hold?: { enable: () => void }): Promise<Drop> {
   const created = (await (
     await fetch(`${api}/jobs`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ count: images.length }) })
   ).json()) as { jobId: string; uploads: Array<{ url: string }> };
@@ -84,7 +86,7 @@ async function main() {
   const api = process.env.BENCH_URL ?? stack?.url ?? '';
 
   const e2e = only === 'workers' ? undefined : await drop(api, images);
-  let workers: (Drop & { drainS?: number }) | undefined;
+  let workers: Drop | undefined;
   if (stack && only !== 'e2e') {
     // The same images again, as a new job (new keys), so none is skipped as already answered.
     await stack.workers.disable();
