@@ -3,6 +3,8 @@
 //  - end to end: workers on while the images upload (first upload → job done);
 //  - workers alone: the event source mapping disabled until every image is queued, then enabled, and
 //    the drain timed (the workers' own images/s, with nothing else competing for the 2 cores).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { type LocalStack, optionsFromEnv, startLocalStack } from '../local/start';
@@ -82,7 +84,12 @@ async function main() {
   }
   // The limit for these very images, not for the shared photos (which decode at a different cost).
   const ceil = await ceiling(images.slice(0, 200), 8, 'pool');
-  const stack: LocalStack | undefined = process.env.BENCH_URL ? undefined : await startLocalStack(optionsFromEnv());
+  // An empty bucket and queue each run (unless LOCAL_DATA_DIR says otherwise): what earlier runs left would slow
+  // start-up and listings, and the figures would drift from run to run.
+  const scratch = process.env.LOCAL_DATA_DIR ? undefined : mkdtempSync(path.join(tmpdir(), 'bench-batch-'));
+  const stack: LocalStack | undefined = process.env.BENCH_URL
+    ? undefined
+    : await startLocalStack({ ...optionsFromEnv(), ...(scratch ? { dataDir: scratch } : {}) });
   const api = process.env.BENCH_URL ?? stack?.url ?? '';
 
   const e2e = only === 'workers' ? undefined : await drop(api, images);
@@ -93,6 +100,7 @@ async function main() {
     workers = await drop(api, images, stack.workers);
   }
   await stack?.stop();
+  if (scratch) rmSync(scratch, { recursive: true, force: true });
 
   const pct = (x: number) => `${((100 * x) / ceil.imagesPerS).toFixed(0)} %`;
   console.log(`\nin-process ceiling on these images (worker pool): ${ceil.imagesPerS.toFixed(1)} images/s`);
