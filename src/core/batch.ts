@@ -261,7 +261,7 @@ export interface JobReport {
   explicit: boolean;
 }
 
-/** GET /jobs/{id}: status and counts, derived from the markers in the bucket. */
+/** GET /jobs/{id}: status and counts, from the item markers, the result records and the failure markers. */
 export async function jobReport(deps: BatchDeps, jobId: string): Promise<JobReport> {
   const job = await readJob(deps, jobId);
   if (!job) throw new NotFoundError('JOB_NOT_FOUND', `no job "${jobId}"`);

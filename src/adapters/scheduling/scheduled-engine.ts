@@ -22,9 +22,11 @@ interface Job {
   resolve: (r: ScoresOrError) => void;
 }
 
+type LaneName = 'single' | 'batch' | 'background';
+
 /** One class of work: served after the lanes before it, except that every `every`-th turn it waited is its own. */
 interface Lane {
-  readonly name: 'single' | 'batch' | 'background';
+  readonly name: LaneName;
   readonly queue: FairQueue<Job>;
   readonly every: number;
   waited: number;
@@ -39,7 +41,9 @@ interface Lane {
  * `executor.slots` images run at once, so the cores are kept busy but never oversubscribed.
  */
 export class ScheduledEngine implements InferenceEngine {
+  /** In priority order. */
   private readonly lanes: readonly Lane[];
+  private readonly byName: Readonly<Record<LaneName, Lane>>;
   private readonly admission: AdmissionController;
   private running = 0;
   private shedCount = 0;
@@ -53,11 +57,13 @@ export class ScheduledEngine implements InferenceEngine {
       maxQueuedImages: options.maxQueuedImages,
       initialIntervalMs: options.initialIntervalMs,
     });
-    this.lanes = [
-      { name: 'single', queue: new FairQueue<Job>(), every: Number.POSITIVE_INFINITY, waited: 0 },
-      { name: 'batch', queue: new FairQueue<Job>(), every: options.batchShare ?? 3, waited: 0 },
-      { name: 'background', queue: new FairQueue<Job>(), every: options.backgroundShare ?? 4, waited: 0 },
-    ];
+    const lane = (name: LaneName, every: number): Lane => ({ name, queue: new FairQueue<Job>(), every, waited: 0 });
+    this.byName = {
+      single: lane('single', Number.POSITIVE_INFINITY),
+      batch: lane('batch', options.batchShare ?? 3),
+      background: lane('background', options.backgroundShare ?? 4),
+    };
+    this.lanes = [this.byName.single, this.byName.batch, this.byName.background];
   }
 
   ready(): Promise<void> {
@@ -89,8 +95,7 @@ export class ScheduledEngine implements InferenceEngine {
   }
 
   private laneFor(images: number, priority: Priority): Lane {
-    const name = priority === 'background' ? 'background' : images === 1 ? 'single' : 'batch';
-    return this.lanes.find((l) => l.name === name) as Lane;
+    return this.byName[priority === 'background' ? 'background' : images === 1 ? 'single' : 'batch'];
   }
 
   private queued(): number {
