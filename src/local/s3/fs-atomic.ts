@@ -4,38 +4,37 @@ import path from 'node:path';
 
 /**
  * Writes `data` to `target` so a reader (or a restart after a crash) sees the old file or the new one,
- * never a torn one: temp file in `tmpDir` (same file system), fsync, rename, fsync the directory.
+ * never a torn one: temp file in `tmpDir` (same file system), then rename. With `fsync` the data and the
+ * rename are also flushed to disk, so they survive a power cut too.
  */
-export async function writeFileAtomic(target: string, data: string | Buffer, tmpDir: string): Promise<void> {
+export async function writeFileAtomic(target: string, data: string | Buffer, tmpDir: string, fsync: boolean): Promise<void> {
   const tmp = path.join(tmpDir, `${randomUUID()}.tmp`);
-  const handle = await fs.open(tmp, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
+  if (fsync) {
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } else {
+    await fs.writeFile(tmp, data);
   }
-  await renameDurably(tmp, target);
+  await commitFile(tmp, target, false, fsync);
 }
 
-/** Renames and fsyncs the destination directory, so the rename itself survives a power cut. */
-export async function renameDurably(from: string, to: string): Promise<void> {
+/**
+ * Moves a fully written temp file into place. With `fsync` its data are flushed first (unless the caller
+ * already did: `flushed`) and the destination directory after, so the rename itself survives a power cut.
+ */
+export async function commitFile(from: string, to: string, flushed: boolean, fsync: boolean): Promise<void> {
+  if (fsync && !flushed) await syncPath(from);
   await fs.rename(from, to);
-  await fsyncDir(path.dirname(to));
+  if (fsync) await syncPath(path.dirname(to));
 }
 
-/** Flushes a file's data to disk. */
-export async function fsyncFile(file: string): Promise<void> {
+async function syncPath(file: string): Promise<void> {
   const handle = await fs.open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
   try {
     await handle.sync();
   } finally {

@@ -48,11 +48,12 @@ export class NotificationOutbox {
     private readonly tmpDir: string,
     private readonly retry: RetryPolicy,
     private readonly log: NotificationLog,
+    private readonly fsync: boolean,
   ) {}
 
   /** Opens the outbox in `dir`, loading entries a previous run did not deliver. */
-  static async open(dir: string, tmpDir: string, retry: RetryPolicy, log: NotificationLog): Promise<NotificationOutbox> {
-    const outbox = new NotificationOutbox(dir, tmpDir, retry, log);
+  static async open(dir: string, tmpDir: string, retry: RetryPolicy, log: NotificationLog, fsync = false): Promise<NotificationOutbox> {
+    const outbox = new NotificationOutbox(dir, tmpDir, retry, log, fsync);
     await fs.mkdir(dir, { recursive: true });
     // File names start with a zero-padded timestamp, so name order is enqueue order.
     for (const name of (await fs.readdir(dir)).sort()) {
@@ -79,7 +80,7 @@ export class NotificationOutbox {
   async enqueue(event: S3Event): Promise<void> {
     const name = `${String(Date.now()).padStart(15, '0')}-${String(this.counter++).padStart(9, '0')}-${randomUUID()}.json`;
     const file = path.join(this.dir, name);
-    await writeFileAtomic(file, JSON.stringify(event), this.tmpDir);
+    await writeFileAtomic(file, JSON.stringify(event), this.tmpDir, this.fsync);
     this.pending.set(name, { file, event, attempts: 0, dueAt: 0 });
     this.pump();
   }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { ChecksumAlgorithm } from './checksums';
 import { s3Errors } from './errors';
-import { fsyncFile, isNotFound, KeyedMutex, renameDurably, unlinkIfExists, writeFileAtomic } from './fs-atomic';
+import { commitFile, isNotFound, KeyedMutex, unlinkIfExists, writeFileAtomic } from './fs-atomic';
 
 /** A stored checksum, as S3 reports it (`COMPOSITE` values end in `-<parts>`). */
 export interface StoredChecksum {
@@ -72,13 +72,16 @@ export class ObjectStore {
   private readonly locks = new KeyedMutex();
   readonly tmpDir: string;
 
-  private constructor(private readonly dataDir: string) {
+  private constructor(
+    private readonly dataDir: string,
+    private readonly fsync: boolean,
+  ) {
     this.tmpDir = path.join(dataDir, 'tmp');
   }
 
-  /** Opens (creating if needed) the store and loads its index. */
-  static async open(dataDir: string): Promise<ObjectStore> {
-    const store = new ObjectStore(dataDir);
+  /** Opens (creating if needed) the store and loads its index; `fsync` as in {@link S3ServerOptions}. */
+  static async open(dataDir: string, options: { fsync?: boolean } = {}): Promise<ObjectStore> {
+    const store = new ObjectStore(dataDir, options.fsync ?? false);
     await fs.rm(store.tmpDir, { recursive: true, force: true });
     await fs.mkdir(store.tmpDir, { recursive: true });
     await fs.mkdir(path.join(dataDir, 'buckets'), { recursive: true });
@@ -111,7 +114,7 @@ export class ObjectStore {
       await fs.mkdir(path.join(dir, 'meta'), { recursive: true });
       await fs.mkdir(path.join(dir, 'data'), { recursive: true });
       const creationDate = new Date().toISOString();
-      await writeFileAtomic(path.join(dir, 'bucket.json'), JSON.stringify({ name, creationDate }), this.tmpDir);
+      await writeFileAtomic(path.join(dir, 'bucket.json'), JSON.stringify({ name, creationDate }), this.tmpDir, this.fsync);
       this.buckets.set(name, { name, creationDate, objects: new Map() });
       return true;
     });
@@ -157,10 +160,9 @@ export class ObjectStore {
       const existing = bucket.objects.get(meta.key);
       precondition?.(existing);
       const bodyFile = randomUUID();
-      await fsyncFile(tmpBody);
-      await renameDurably(tmpBody, path.join(dir, 'data', bodyFile));
+      await commitFile(tmpBody, path.join(dir, 'data', bodyFile), false, this.fsync);
       const stored: ObjectMeta = { ...meta, bodyFile, lastModified: new Date().toISOString() };
-      await writeFileAtomic(this.metaPath(bucketName, meta.key), JSON.stringify(stored), this.tmpDir);
+      await writeFileAtomic(this.metaPath(bucketName, meta.key), JSON.stringify(stored), this.tmpDir, this.fsync);
       bucket.objects.set(meta.key, stored);
       if (existing === undefined && bucket.sorted) bucket.sorted.splice(lowerBound(bucket.sorted, meta.key), 0, meta.key);
       if (existing !== undefined) await unlinkIfExists(path.join(dir, 'data', existing.bodyFile));
@@ -220,7 +222,7 @@ export class ObjectStore {
     const dir = this.uploadDir(uploadId);
     await fs.mkdir(dir, { recursive: true });
     const meta: UploadMeta = { ...upload, uploadId, initiated: new Date().toISOString() };
-    await writeFileAtomic(path.join(dir, 'upload.json'), JSON.stringify(meta), this.tmpDir);
+    await writeFileAtomic(path.join(dir, 'upload.json'), JSON.stringify(meta), this.tmpDir, this.fsync);
     return meta;
   }
 
@@ -243,16 +245,15 @@ export class ObjectStore {
       const file = `part-${part.partNumber}-${randomUUID()}`;
       const metaPath = path.join(dir, `part-${part.partNumber}.json`);
       const previous = await readJson<PartMeta>(metaPath);
-      await fsyncFile(tmpBody);
       try {
-        await renameDurably(tmpBody, path.join(dir, file));
+        await commitFile(tmpBody, path.join(dir, file), false, this.fsync);
       } catch (err: unknown) {
         // The upload directory vanished: aborted or completed meanwhile.
         if (isNotFound(err)) throw s3Errors.noSuchUpload(upload.uploadId);
         throw err;
       }
       const stored: PartMeta = { ...part, file, lastModified: new Date().toISOString() };
-      await writeFileAtomic(metaPath, JSON.stringify(stored), this.tmpDir);
+      await writeFileAtomic(metaPath, JSON.stringify(stored), this.tmpDir, this.fsync);
       if (previous !== undefined) await unlinkIfExists(path.join(dir, previous.file));
       return stored;
     });
