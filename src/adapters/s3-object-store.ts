@@ -14,6 +14,12 @@ const isMissing = (err: unknown): boolean => {
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 };
 
+/** A conditional write lost: the key exists (412), or another conditional write to it is in progress (409). */
+const isConflict = (err: unknown): boolean => {
+  const status = (err as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+  return status === 412 || status === 409;
+};
+
 const unquote = (etag: string | undefined): string => (etag ?? '').replace(/^"|"$/g, '');
 
 /** The batch path's bucket on S3 (or the local S3), with an injected client. */
@@ -54,6 +60,24 @@ export class S3ObjectStore implements ObjectStore {
         ...(options.metadata ? { Metadata: options.metadata } : {}),
       }),
     );
+  }
+
+  async create(key: string, body: Uint8Array | string, options: { contentType?: string } = {}): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          IfNoneMatch: '*',
+          ...(options.contentType ? { ContentType: options.contentType } : {}),
+        }),
+      );
+      return true;
+    } catch (err: unknown) {
+      if (isConflict(err)) return false;
+      throw err;
+    }
   }
 
   async list(prefix: string): Promise<Array<{ key: string; size: number }>> {

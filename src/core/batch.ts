@@ -29,6 +29,8 @@ export interface ObjectStore {
   get(key: string): Promise<StoredObject | undefined>;
   head(key: string): Promise<{ etag: string; metadata: Record<string, string> } | undefined>;
   put(key: string, body: Uint8Array | string, options?: { contentType?: string; metadata?: Record<string, string> }): Promise<void>;
+  /** Writes `key` only if it does not exist yet (an S3 conditional write); false when it already did. */
+  create(key: string, body: Uint8Array | string, options?: { contentType?: string }): Promise<boolean>;
   list(prefix: string): Promise<Array<{ key: string; size: number }>>;
   delete(key: string): Promise<void>;
   presignPut(key: string, expiresSeconds: number): Promise<string>;
@@ -118,9 +120,12 @@ async function ensureJob(deps: BatchDeps, jobId: string): Promise<Job> {
 
 async function register(deps: BatchDeps, job: Job, key: string, etag: string): Promise<WorkItem> {
   const itemId = itemIdOf(deps.store.bucket, key);
-  // Idempotent: a duplicate event rewrites the same marker, so the expected count does not move.
-  await deps.store.put(keys.item(job.jobId, itemId), JSON.stringify({ key, etag }), { contentType: 'application/json' });
-  return { v: 1, jobId: job.jobId, itemId, bucket: deps.store.bucket, key, etag, model: job.model, topK: job.topK };
+  const marker = JSON.stringify({ key, etag });
+  // The first write of the marker tells a new image from a re-upload or a repeated event, and spares the
+  // worker a lookup per image. Idempotent either way: a repeat rewrites the same marker, so the expected count does not move.
+  const fresh = await deps.store.create(keys.item(job.jobId, itemId), marker, { contentType: 'application/json' });
+  if (!fresh) await deps.store.put(keys.item(job.jobId, itemId), marker, { contentType: 'application/json' });
+  return { v: 1, jobId: job.jobId, itemId, bucket: deps.store.bucket, key, etag, model: job.model, topK: job.topK, fresh };
 }
 
 /**
@@ -184,8 +189,9 @@ const permanent = (err: AppError) => err.statusCode >= 400 && err.statusCode < 5
 
 /**
  * The SQS worker's use case: classifies a micro-batch of queued images in one engine call and stores one
- * result or error record per image. Already-answered images (same key and etag) are skipped. Returns, per
- * item, undefined on success or the transient error that should send the message back for a retry.
+ * result or error record per image. Already-answered images (same key and etag) are skipped; `fresh` items
+ * (see {@link WorkItem}) are known to have no answer yet. Returns, per item, undefined on success or the
+ * transient error that should send the message back for a retry.
  */
 export async function processItems(deps: BatchDeps, items: readonly WorkItem[]): Promise<Array<Error | undefined>> {
   const outcome: Array<Error | undefined> = items.map(() => undefined);
@@ -193,7 +199,7 @@ export async function processItems(deps: BatchDeps, items: readonly WorkItem[]):
   await Promise.all(
     items.map(async (item, i) => {
       try {
-        const existing = await deps.store.head(keys.result(item.jobId, item.itemId));
+        const existing = item.fresh ? undefined : await deps.store.head(keys.result(item.jobId, item.itemId));
         if (existing?.metadata['source-etag'] === item.etag) return;
         const replacing = existing !== undefined;
         const version = deps.catalog.manifest(item.model)?.version ?? '';

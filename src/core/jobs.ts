@@ -32,6 +32,11 @@ export interface WorkItem {
   etag: string;
   model: string;
   topK: number;
+  /**
+   * Ingest wrote this item's marker for the first time: no earlier result can exist, so a first delivery of
+   * the message need not look for one. Absent on items from older producers, which are checked as before.
+   */
+  fresh?: boolean;
 }
 
 /** What the worker stores for one image: predictions or an error, never neither. */

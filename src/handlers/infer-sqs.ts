@@ -14,7 +14,8 @@ const parse = (record: SQSRecord): WorkItem | Error => {
   try {
     const item = JSON.parse(record.body) as WorkItem;
     if (item?.v !== 1 || !item.jobId || !item.key || !item.itemId) return new Error('not a work item');
-    return item;
+    // A redelivery may follow an attempt that stored a result before failing: only a first delivery stays fresh.
+    return { ...item, fresh: item.fresh === true && record.attributes.ApproximateReceiveCount === '1' };
   } catch (err: unknown) {
     return err instanceof Error ? err : new Error(String(err));
   }

@@ -5,7 +5,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } fr
 import sharp from 'sharp';
 import { EXPECTED_TOP5 } from '../../src/bench/reference-top5';
 import { photoNames } from '../fixtures/paths';
-import { call, photo } from './helpers';
+import { API, call, photo } from './helpers';
 
 // Real traffic: the local S3 and SQS started by the global setup (ports from its environment).
 const bucket = 'image-classifier-local';
@@ -39,9 +39,10 @@ async function waitForJob(jobId: string, until: (b: JobBody) => boolean, timeout
 }
 
 async function results(jobId: string): Promise<Array<{ key: string; ok: boolean; predictions?: Array<{ index: number }>; error?: { code: string } }>> {
-  const res = await call('GET', `/jobs/${jobId}/results?format=jsonl`);
+  const res = await fetch(`${API()}/jobs/${jobId}/results?format=jsonl`);
   expect(res.status).toBe(200);
-  return String(res.body.text ?? '')
+  // Read as text: a one-record JSONL body is also a JSON document.
+  return (await res.text())
     .trim()
     .split('\n')
     .filter(Boolean)
@@ -139,6 +140,20 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
     expect(job).toMatchObject({ status: 'done', counts: { expected: 3, done: 2, failed: 1 } });
     const recs = await results(jobId);
     expect(recs.find((r) => r.key.endsWith('broken.jpg'))?.error?.code).toBe('INVALID_IMAGE');
+  });
+
+  it('a corrected image uploaded over a failed one is counted done and no longer failed', async () => {
+    const jobId = `reupload-${Date.now()}`;
+    const key = `uploads/${jobId}/photo.jpg`;
+    await put(key, Buffer.from('this is not a jpeg'));
+    await waitForJob(jobId, (b) => b.counts.failed === 1);
+    await put(key, photo('goldfish.jpg'));
+    // Short of the default: a stale failure marker would leave done at 0 for good.
+    const job = await waitForJob(jobId, (b) => b.counts.done === 1, 30_000);
+    expect(job).toMatchObject({ status: 'done', counts: { expected: 1, ingested: 1, done: 1, failed: 0 } });
+    const recs = await results(jobId);
+    expect(recs).toHaveLength(1);
+    expect(recs[0]?.predictions?.[0]?.index).toBe(1);
   });
 
   it('duplicate S3 notifications and duplicate SQS deliveries yield exactly one result per image', async () => {
