@@ -80,12 +80,12 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async list(prefix: string): Promise<Array<{ key: string; size: number }>> {
-    const out: Array<{ key: string; size: number }> = [];
+  async list(prefix: string): Promise<Array<{ key: string; size: number; etag: string }>> {
+    const out: Array<{ key: string; size: number; etag: string }> = [];
     let token: string | undefined;
     do {
       const res = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }));
-      for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0 });
+      for (const o of res.Contents ?? []) if (o.Key) out.push({ key: o.Key, size: o.Size ?? 0, etag: unquote(o.ETag) });
       token = res.IsTruncated ? res.NextContinuationToken : undefined;
     } while (token);
     return out;

@@ -31,7 +31,7 @@ export interface ObjectStore {
   put(key: string, body: Uint8Array | string, options?: { contentType?: string; metadata?: Record<string, string> }): Promise<void>;
   /** Writes `key` only if it does not exist yet (an S3 conditional write); false when it already did. */
   create(key: string, body: Uint8Array | string, options?: { contentType?: string }): Promise<boolean>;
-  list(prefix: string): Promise<Array<{ key: string; size: number }>>;
+  list(prefix: string): Promise<Array<{ key: string; size: number; etag: string }>>;
   delete(key: string): Promise<void>;
   presignPut(key: string, expiresSeconds: number): Promise<string>;
   presignGet(key: string, expiresSeconds: number): Promise<string>;
@@ -265,6 +265,8 @@ export interface JobReport {
   counts: JobCounts;
   createdAt: string;
   explicit: boolean;
+  /** Changes whenever an image's answer does (a new, replaced or re-done record): the results' version. */
+  revision: string;
 }
 
 /** GET /jobs/{id}: status and counts, from the item markers, the result records and the failure markers. */
@@ -279,7 +281,9 @@ export async function jobReport(deps: BatchDeps, jobId: string): Promise<JobRepo
   // A failure marker is written before its record, so a failed image is never counted as done.
   const done = Math.max(0, answered.length - failed.length);
   const counts: JobCounts = { expected: Math.max(job.announced, items.length), ingested: items.length, done, failed: failed.length };
-  return { jobId, status: jobStatus(counts), model: job.model, counts, createdAt: job.createdAt, explicit: job.explicit };
+  // Every rewrite of a record gives it a new ETag (it holds its completion time), so the listing is the version.
+  const revision = createHash('sha256').update(answered.map((o) => `${o.key} ${o.etag}`).join('\n')).digest('hex').slice(0, 16);
+  return { jobId, status: jobStatus(counts), model: job.model, counts, createdAt: job.createdAt, explicit: job.explicit, revision };
 }
 
 /** Every result record of a job, ordered by image key. */
@@ -294,13 +298,17 @@ export async function jobResults(deps: BatchDeps, jobId: string): Promise<Result
   return records.filter((r): r is ResultRecord => r !== undefined).sort((a, b) => a.key.localeCompare(b.key));
 }
 
-/** Writes the JSONL and CSV of a finished job once, and returns links to them. */
-export async function assembleResults(deps: BatchDeps, jobId: string): Promise<{ jsonl: string; csv: string }> {
+/**
+ * Writes the JSONL and CSV of a finished job, and returns links to them. They are written again only when the
+ * job's `revision` has moved since (an image re-uploaded after the job finished), so a download is never stale.
+ */
+export async function assembleResults(deps: BatchDeps, jobId: string, revision: string): Promise<{ jsonl: string; csv: string }> {
   const jsonlKey = keys.assembled(jobId, 'jsonl');
-  if (!(await deps.store.head(jsonlKey))) {
+  if ((await deps.store.head(jsonlKey))?.metadata.revision !== revision) {
     const records = await jobResults(deps, jobId);
     await deps.store.put(keys.assembled(jobId, 'csv'), resultsCsv(records), { contentType: 'text/csv' });
-    await deps.store.put(jsonlKey, resultsJsonl(records), { contentType: 'application/x-ndjson' });
+    // Last, so a tag never vouches for a CSV that is not written yet.
+    await deps.store.put(jsonlKey, resultsJsonl(records), { contentType: 'application/x-ndjson', metadata: { revision } });
   }
   return {
     jsonl: await deps.store.presignGet(jsonlKey, deps.limits.presignExpiresSeconds),

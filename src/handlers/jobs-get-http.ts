@@ -17,7 +17,7 @@ export const handler = httpHandler(async (event) => {
       results: {
         jsonl: `/jobs/${jobId}/results?format=jsonl`,
         csv: `/jobs/${jobId}/results?format=csv`,
-        ...(finished ? { download: await assembleResults(deps, jobId) } : {}),
+        ...(finished ? { download: await assembleResults(deps, jobId, report.revision) } : {}),
       },
     },
   };

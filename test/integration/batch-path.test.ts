@@ -22,6 +22,7 @@ afterAll(() => {
 interface JobBody {
   status: string;
   counts: { expected: number; ingested: number; done: number; failed: number };
+  results?: { download?: { jsonl: string; csv: string } };
 }
 
 async function waitForJob(jobId: string, until: (b: JobBody) => boolean, timeoutMs = 90_000): Promise<JobBody> {
@@ -146,7 +147,9 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
     const jobId = `reupload-${Date.now()}`;
     const key = `uploads/${jobId}/photo.jpg`;
     await put(key, Buffer.from('this is not a jpeg'));
-    await waitForJob(jobId, (b) => b.counts.failed === 1);
+    // Finished once: this GET also assembles the downloadable results, with the error record in them.
+    const first = await waitForJob(jobId, (b) => b.counts.failed === 1);
+    expect(first.status).toBe('failed');
     await put(key, photo('goldfish.jpg'));
     // Short of the default: a stale failure marker would leave done at 0 for good.
     const job = await waitForJob(jobId, (b) => b.counts.done === 1, 30_000);
@@ -154,6 +157,9 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
     const recs = await results(jobId);
     expect(recs).toHaveLength(1);
     expect(recs[0]?.predictions?.[0]?.index).toBe(1);
+    // The download links serve the answer as it is now, not as it was when the job first finished.
+    const downloaded = (await (await fetch(String(job.results?.download?.jsonl))).text()).trim().split('\n');
+    expect(downloaded.map((l) => JSON.parse(l).ok)).toEqual([true]);
   });
 
   it('duplicate S3 notifications and duplicate SQS deliveries yield exactly one result per image', async () => {
