@@ -12,7 +12,7 @@ import type { BatchDeps } from '../core/batch';
 import type { ClassifyDeps } from '../core/classify';
 import type { InferenceEngine } from '../core/ports';
 import { type Config, config } from '../config';
-import { prom } from './middleware/observability';
+import { prom, watchEventLoop } from './middleware/observability';
 
 /** Everything expensive, built once per container (locally: once per process) and shared by every handler. */
 export interface Container extends ClassifyDeps {
@@ -39,6 +39,8 @@ function build(): Container {
   }
   prom.engineQueued.set({}, () => engine.stats().queued);
   prom.engineInFlight.set({}, () => engine.stats().inFlight);
+  // One process serving every invocation (the local modes) is where the event loop can hold requests back.
+  if (cfg.inference.mode !== 'inline') watchEventLoop();
   return { catalog, engine, startedAt: Date.now() };
 }
 

@@ -169,5 +169,7 @@ describe('operator routes', () => {
     expect(after).toMatch(/model_inference_duration_seconds_bucket\{model="mobilenetv2-int8",le="0.01"\} \d+/);
     expect(after).toMatch(/image_decode_duration_seconds_count\{model="mobilenetv2-int8"\} \d+/);
     expect(after).toMatch(/model_load_seconds\{model="mobilenetv2-int8"\} [\d.]+/);
+    // Sampled ten times a second since the first request built the container.
+    expect(Number(/nodejs_eventloop_delay_seconds_count (\d+)/.exec(after)?.[1] ?? 0)).toBeGreaterThan(0);
   });
 });

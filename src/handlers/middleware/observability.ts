@@ -39,6 +39,7 @@ export const MetricName = {
   modelLoadSeconds: 'model_load_seconds',
   engineQueued: 'inference_queued_images',
   engineInFlight: 'inference_in_flight_images',
+  eventLoopDelay: 'nodejs_eventloop_delay_seconds',
 } as const;
 
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -57,6 +58,7 @@ export const prom = {
   modelLoadSeconds: new Gauge(MetricName.modelLoadSeconds, 'Time to create and warm up each model session.'),
   engineQueued: new Gauge(MetricName.engineQueued, 'Images waiting for the inference pool.'),
   engineInFlight: new Gauge(MetricName.engineInFlight, 'Images being decoded or inferred.'),
+  eventLoopDelay: new Histogram(MetricName.eventLoopDelay, 'How late a 100 ms timer fires on the thread that serves HTTP.', stageBuckets),
 };
 for (const m of [
   prom.requests,
@@ -69,6 +71,23 @@ for (const m of [
   prom.modelLoadSeconds,
   prom.engineQueued,
   prom.engineInFlight,
+  prom.eventLoopDelay,
 ]) {
   prom.registry.register(m);
+}
+
+const EVENT_LOOP_PROBE_MS = 100;
+
+/**
+ * Samples the event-loop delay of a process that serves many invocations at once (locally, every request):
+ * the wait a request sees before its handler even runs, and so the floor under the latency of a shed answer.
+ * Not for Lambda, where a frozen container would report the freeze as delay.
+ */
+export function watchEventLoop(): void {
+  let due = performance.now() + EVENT_LOOP_PROBE_MS;
+  setInterval(() => {
+    const now = performance.now();
+    prom.eventLoopDelay.observe({}, Math.max(0, now - due) / 1000);
+    due = now + EVENT_LOOP_PROBE_MS;
+  }, EVENT_LOOP_PROBE_MS).unref();
 }
