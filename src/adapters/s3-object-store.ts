@@ -62,7 +62,7 @@ export class S3ObjectStore implements ObjectStore {
     );
   }
 
-  async create(key: string, body: Uint8Array | string, options: { contentType?: string } = {}): Promise<boolean> {
+  async create(key: string, body: Uint8Array | string, options: { contentType?: string; metadata?: Record<string, string> } = {}): Promise<boolean> {
     try {
       await this.client.send(
         new PutObjectCommand({
@@ -71,6 +71,7 @@ export class S3ObjectStore implements ObjectStore {
           Body: body,
           IfNoneMatch: '*',
           ...(options.contentType ? { ContentType: options.contentType } : {}),
+          ...(options.metadata ? { Metadata: options.metadata } : {}),
         }),
       );
       return true;

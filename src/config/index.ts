@@ -16,6 +16,8 @@ export interface Config {
   defaultModel: string;
   models: string[];
   verifyModels: boolean;
+  /** Under serverless-offline (IS_OFFLINE): one long-lived process serves every invocation, never frozen. */
+  offline: boolean;
   inference: {
     mode: InferenceMode;
     /** ONNX Runtime intra-op threads per session: the vCPUs of a Lambda container, 1 per pool worker. */
@@ -91,6 +93,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
     defaultModel: env.DEFAULT_MODEL || 'mobilenetv2-int8',
     models: (env.MODELS || '').split(',').map((s) => s.trim()).filter(Boolean),
     verifyModels: env.VERIFY_MODELS !== 'false',
+    offline: env.IS_OFFLINE === 'true',
     inference: {
       mode,
       intraOpThreads: int(env, 'INTRA_OP_THREADS', mode === 'pool' ? 1 : cores, 1, 64),

@@ -30,7 +30,7 @@ export interface ObjectStore {
   head(key: string): Promise<{ etag: string; metadata: Record<string, string> } | undefined>;
   put(key: string, body: Uint8Array | string, options?: { contentType?: string; metadata?: Record<string, string> }): Promise<void>;
   /** Writes `key` only if it does not exist yet (an S3 conditional write); false when it already did. */
-  create(key: string, body: Uint8Array | string, options?: { contentType?: string }): Promise<boolean>;
+  create(key: string, body: Uint8Array | string, options?: { contentType?: string; metadata?: Record<string, string> }): Promise<boolean>;
   list(prefix: string): Promise<Array<{ key: string; size: number; etag: string }>>;
   delete(key: string): Promise<void>;
   presignPut(key: string, expiresSeconds: number): Promise<string>;
@@ -130,18 +130,20 @@ async function register(deps: BatchDeps, job: Job, key: string, etag: string): P
 
 /**
  * Stores an image's record. The record itself counts the image as answered; a failure also leaves a marker,
- * written first so that a failed image is never counted as done, even for a moment. `replacing` when an
- * earlier record (another etag) may have left that marker.
+ * written first so that a failed image is never counted as done, even for a moment. Unless the caller saw an
+ * earlier record (`replacing`), the record is only created: if one exists after all (another message for the
+ * same key got there first, with other bytes or before an upload was repeated), this is a replacement too.
  */
 async function storeResult(deps: BatchDeps, record: ResultRecord, replacing = false): Promise<void> {
   const failedMarker = keys.failedMarker(record.jobId, record.itemId);
   if (!record.ok) await deps.store.put(failedMarker, '');
-  await deps.store.put(keys.result(record.jobId, record.itemId), JSON.stringify(record), {
-    contentType: 'application/json',
-    metadata: { 'source-etag': record.etag, ok: String(record.ok) },
-  });
+  const key = keys.result(record.jobId, record.itemId);
+  const body = JSON.stringify(record);
+  const options = { contentType: 'application/json', metadata: { 'source-etag': record.etag, ok: String(record.ok) } };
+  if (!replacing && (await deps.store.create(key, body, options))) return;
+  await deps.store.put(key, body, options);
   // A re-uploaded image that now succeeds must not count as failed too.
-  if (record.ok && replacing) await deps.store.delete(failedMarker);
+  if (record.ok) await deps.store.delete(failedMarker);
 }
 
 /**
@@ -195,7 +197,8 @@ const permanent = (err: AppError) => err.statusCode >= 400 && err.statusCode < 5
  */
 export async function processItems(deps: BatchDeps, items: readonly WorkItem[]): Promise<Array<Error | undefined>> {
   const outcome: Array<Error | undefined> = items.map(() => undefined);
-  const todo: Array<{ i: number; item: WorkItem; bytes: Uint8Array; replacing: boolean }> = [];
+  // `etag` is that of the bytes actually read: a newer upload may have replaced the one the message announced.
+  const todo: Array<{ i: number; item: WorkItem; etag: string; bytes: Uint8Array; replacing: boolean }> = [];
   await Promise.all(
     items.map(async (item, i) => {
       try {
@@ -205,14 +208,17 @@ export async function processItems(deps: BatchDeps, items: readonly WorkItem[]):
         const version = deps.catalog.manifest(item.model)?.version ?? '';
         const obj = await deps.store.get(item.key);
         if (!obj) {
-          await storeResult(deps, errorResult(item, { name: item.model, version }, { code: 'OBJECT_NOT_FOUND', statusCode: 404, message: `${item.key} no longer exists` }, now(deps)), replacing);
+          // Stamped 'missing', so the same bytes uploaded again are not taken as already answered.
+          const gone = { ...item, etag: 'missing' };
+          await storeResult(deps, errorResult(gone, { name: item.model, version }, { code: 'OBJECT_NOT_FOUND', statusCode: 404, message: `${item.key} no longer exists` }, now(deps)), replacing);
           return;
         }
         if (obj.body.length > deps.limits.maxImageBytes) {
-          await storeResult(deps, errorResult(item, { name: item.model, version }, toErrorRecord(new PayloadTooLargeError(`${obj.body.length} bytes, over ${deps.limits.maxImageBytes}`)), now(deps)), replacing);
+          const tooLarge = toErrorRecord(new PayloadTooLargeError(`${obj.body.length} bytes, over ${deps.limits.maxImageBytes}`));
+          await storeResult(deps, errorResult({ ...item, etag: obj.etag }, { name: item.model, version }, tooLarge, now(deps)), replacing);
           return;
         }
-        todo.push({ i, item, bytes: obj.body, replacing });
+        todo.push({ i, item, etag: obj.etag, bytes: obj.body, replacing });
       } catch (err: unknown) {
         outcome[i] = err instanceof Error ? err : new Error(String(err));
       }
@@ -240,14 +246,14 @@ export async function processItems(deps: BatchDeps, items: readonly WorkItem[]):
                 jobId: g.item.jobId,
                 itemId: g.item.itemId,
                 key: g.item.key,
-                etag: g.item.etag,
+                etag: g.etag,
                 model: r.value.model,
                 ok: true,
                 predictions: r.value.predictions,
                 timings: r.value.timings,
                 completedAt: now(deps).toISOString(),
               }
-            : errorResult(g.item, { name: model, version: deps.catalog.manifest(model)?.version ?? '' }, toErrorRecord(r.error), now(deps));
+            : errorResult({ ...g.item, etag: g.etag }, { name: model, version: deps.catalog.manifest(model)?.version ?? '' }, toErrorRecord(r.error), now(deps));
           await storeResult(deps, record, g.replacing);
         } catch (err: unknown) {
           outcome[g.i] = err instanceof Error ? err : new Error(String(err));
@@ -299,20 +305,22 @@ export async function jobResults(deps: BatchDeps, jobId: string): Promise<Result
 }
 
 /**
- * Writes the JSONL and CSV of a finished job, and returns links to them. They are written again only when the
- * job's `revision` has moved since (an image re-uploaded after the job finished), so a download is never stale.
+ * Writes the JSONL and CSV of a finished job at its `revision`, once, and returns links to them. An image
+ * re-uploaded after the job finished moves the revision, so a download is never stale; each revision has its
+ * own files, so a slow request assembling an older one cannot overwrite a newer one.
  */
 export async function assembleResults(deps: BatchDeps, jobId: string, revision: string): Promise<{ jsonl: string; csv: string }> {
-  const jsonlKey = keys.assembled(jobId, 'jsonl');
-  if ((await deps.store.head(jsonlKey))?.metadata.revision !== revision) {
+  const jsonlKey = keys.assembled(jobId, revision, 'jsonl');
+  const csvKey = keys.assembled(jobId, revision, 'csv');
+  if (!(await deps.store.head(jsonlKey))) {
     const records = await jobResults(deps, jobId);
-    await deps.store.put(keys.assembled(jobId, 'csv'), resultsCsv(records), { contentType: 'text/csv' });
-    // Last, so a tag never vouches for a CSV that is not written yet.
-    await deps.store.put(jsonlKey, resultsJsonl(records), { contentType: 'application/x-ndjson', metadata: { revision } });
+    await deps.store.put(csvKey, resultsCsv(records), { contentType: 'text/csv' });
+    // Last: its presence says both are written.
+    await deps.store.put(jsonlKey, resultsJsonl(records), { contentType: 'application/x-ndjson' });
   }
   return {
     jsonl: await deps.store.presignGet(jsonlKey, deps.limits.presignExpiresSeconds),
-    csv: await deps.store.presignGet(keys.assembled(jobId, 'csv'), deps.limits.presignExpiresSeconds),
+    csv: await deps.store.presignGet(csvKey, deps.limits.presignExpiresSeconds),
   };
 }
 

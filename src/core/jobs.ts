@@ -33,8 +33,9 @@ export interface WorkItem {
   model: string;
   topK: number;
   /**
-   * Ingest wrote this item's marker for the first time: no earlier result can exist, so a first delivery of
-   * the message need not look for one. Absent on items from older producers, which are checked as before.
+   * Ingest wrote this item's marker for the first time, so a first delivery of the message does not look for an
+   * earlier result: it creates its record, and replaces one only if another message wrote it meanwhile. Absent
+   * on items from older producers, which look first as before.
    */
   fresh?: boolean;
 }
@@ -65,7 +66,7 @@ export const keys = {
   failed: (jobId: string) => `jobs/${jobId}/failed/`,
   result: (jobId: string, itemId: string) => `results/${jobId}/${itemId}.json`,
   results: (jobId: string) => `results/${jobId}/`,
-  assembled: (jobId: string, format: 'jsonl' | 'csv') => `jobs/${jobId}/results.${format}`,
+  assembled: (jobId: string, revision: string, format: 'jsonl' | 'csv') => `jobs/${jobId}/results-${revision}.${format}`,
 };
 
 /** Keys in S3 event notifications are URL-encoded with '+' for spaces. */

@@ -39,8 +39,9 @@ function build(): Container {
   }
   prom.engineQueued.set({}, () => engine.stats().queued);
   prom.engineInFlight.set({}, () => engine.stats().inFlight);
-  // One process serving every invocation (the local modes) is where the event loop can hold requests back.
-  if (cfg.inference.mode !== 'inline') watchEventLoop();
+  // Where one process serves every invocation, its event loop can hold requests back; a Lambda container is
+  // frozen between invocations, and would report the freeze as delay.
+  if (cfg.offline) watchEventLoop();
   return { catalog, engine, startedAt: Date.now() };
 }
 

@@ -4,6 +4,7 @@ import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-s
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { EXPECTED_TOP5 } from '../../src/bench/reference-top5';
+import { itemIdOf } from '../../src/core/batch';
 import { photoNames } from '../fixtures/paths';
 import { API, call, photo } from './helpers';
 
@@ -160,6 +161,24 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
     // The download links serve the answer as it is now, not as it was when the job first finished.
     const downloaded = (await (await fetch(String(job.results?.download?.jsonl))).text()).trim().split('\n');
     expect(downloaded.map((l) => JSON.parse(l).ok)).toEqual([true]);
+  });
+
+  it('a first delivery that finds a failure already recorded for its key replaces it', async () => {
+    // The interleaving a standard queue allows: another message for the same key stored a failure before this
+    // message's first delivery, which skips the lookup. A key outside uploads/ keeps ingest out of the way.
+    const created = await call('POST', '/jobs', { body: JSON.stringify({ count: 1 }), headers: { 'Content-Type': 'application/json' } });
+    const jobId = String(created.body.jobId);
+    const key = `library/${jobId}/late.jpg`;
+    const deliver = async (bytes: Buffer) => {
+      const etag = ((await put(key, bytes)).ETag ?? '').replace(/"/g, '');
+      const item = { v: 1, jobId, itemId: itemIdOf(bucket, key), bucket, key, etag, model: 'mobilenetv2-int8', topK: 5, fresh: true };
+      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl('infer-queue'), MessageBody: JSON.stringify(item) }));
+    };
+    await deliver(Buffer.from('this is not a jpeg'));
+    await waitForJob(jobId, (b) => b.counts.failed === 1);
+    await deliver(photo('goldfish.jpg'));
+    const job = await waitForJob(jobId, (b) => b.counts.done === 1, 30_000);
+    expect(job.counts).toEqual({ expected: 1, ingested: 0, done: 1, failed: 0 });
   });
 
   it('duplicate S3 notifications and duplicate SQS deliveries yield exactly one result per image', async () => {

@@ -81,7 +81,8 @@ const EVENT_LOOP_PROBE_MS = 100;
 /**
  * Samples the event-loop delay of a process that serves many invocations at once (locally, every request):
  * the wait a request sees before its handler even runs, and so the floor under the latency of a shed answer.
- * Not for Lambda, where a frozen container would report the freeze as delay.
+ * A timer's lateness rather than perf_hooks' monitor, so the figures land in Prometheus buckets that add up
+ * across scrapes and instances. Not for Lambda, where a frozen container would report the freeze as delay.
  */
 export function watchEventLoop(): void {
   let due = performance.now() + EVENT_LOOP_PROBE_MS;

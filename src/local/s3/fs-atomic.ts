@@ -20,7 +20,7 @@ export async function writeFileAtomic(target: string, data: string | Buffer, tmp
   } else {
     await fs.writeFile(tmp, data);
   }
-  await commitFile(tmp, target, false, fsync);
+  await commitFile(tmp, target, fsync, fsync);
 }
 
 /**
