@@ -575,7 +575,11 @@ function parseCopySource(header: string): { bucket: string; key: string } {
 
 async function getObject(ctx: Context, r: Request, bucket: string, key: string): Promise<void> {
   ctx.store.assertBucket(bucket);
-  const { meta, handle } = await ctx.store.openBody(bucket, key);
+  // A HEAD is answered from the index alone; a GET opens the body of the very version it describes.
+  const opened = r.method === 'HEAD' ? undefined : await ctx.store.openBody(bucket, key);
+  const meta = opened?.meta ?? ctx.store.getObject(bucket, key);
+  if (meta === undefined) throw s3Errors.noSuchKey(key);
+  const handle = opened?.handle;
   let handed = false;
   try {
     const notModified = checkConditions(r, meta);
@@ -612,7 +616,7 @@ async function getObject(ctx: Context, r: Request, bucket: string, key: string):
     }
     headers['Content-Length'] = String(Math.max(0, end - start + 1));
     r.res.writeHead(status, headers);
-    if (r.method === 'HEAD' || meta.size === 0) {
+    if (handle === undefined || meta.size === 0) {
       r.res.end();
       return;
     }
@@ -621,7 +625,7 @@ async function getObject(ctx: Context, r: Request, bucket: string, key: string):
       // The client hung up mid-body; nothing to answer.
     });
   } finally {
-    if (!handed) await handle.close();
+    if (!handed) await handle?.close();
   }
 }
 
