@@ -9,6 +9,15 @@ import {
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ObjectStore, StoredObject } from '../core/batch';
 
+/** Checksum settings of every client the batch path's store is given. */
+export const s3ChecksumSettings = {
+  // Otherwise the SDK signs a CRC32 of the *empty* body into presigned PUT URLs, and S3 refuses the real upload (BadDigest).
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  // By default every GET and HEAD also computes the object's CRC in JavaScript; S3 already verified it on
+  // upload, and the batch path's reads are its hottest calls (measured: GET 1.03 → 0.67 ms CPU each).
+  responseChecksumValidation: 'WHEN_REQUIRED',
+} as const;
+
 const isMissing = (err: unknown): boolean => {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { S3ObjectStore } from '../adapters/s3-object-store';
+import { S3ObjectStore, s3ChecksumSettings } from '../adapters/s3-object-store';
 import { startS3Server } from '../local/s3/server';
 import { flag, loadPhotos } from './photos';
 
@@ -61,14 +61,12 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-s3-'));
   const child = fork(__filename, ['--serve', dataDir], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const url = await new Promise<string>((resolve) => child.once('message', (m: { url: string }) => resolve(m.url)));
-  // Configured as the functions' client is (src/handlers/container.ts).
   const client = new S3Client({
     endpoint: url,
     forcePathStyle: true,
     region: 'us-east-1',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+    ...s3ChecksumSettings,
   });
   const store = new S3ObjectStore(client, BUCKET);
   const cpu = askCpu(child);
