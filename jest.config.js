@@ -20,5 +20,12 @@ module.exports = {
       globalTeardown: '<rootDir>/test/integration/global-teardown.js',
       setupFilesAfterEnv: ['<rootDir>/test/integration/timeout.js'],
     },
+    {
+      // The packaged functions (npm run package) in a Lambda-like sandbox; needs no running stack.
+      displayName: 'sandbox',
+      testEnvironment: '<rootDir>/test/node-environment.js',
+      roots: ['<rootDir>/test/sandbox'],
+      transform: { '^.+\\.ts$': tsJest },
+    },
   ],
 };

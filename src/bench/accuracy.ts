@@ -26,7 +26,7 @@ function lcg(seed: number): () => number {
 
 async function main() {
   const cfg = config();
-  const catalog = new FsModelCatalog({ dir: cfg.modelsDir, defaultModel: cfg.defaultModel, only: cfg.models, verify: false });
+  const catalog = new FsModelCatalog({ dir: cfg.modelsDir, defaultModel: cfg.defaultModel, only: cfg.models });
   const pre = new SharpPreprocessor({ maxPixels: cfg.limits.maxPixels });
   const photos = loadPhotos(defaultImagesDir());
   console.log(`| model | photo | ICC profile | top-1 as SOURCE.md | max Δ vs SOURCE.md (pp) | our scores moved by ±1 level on ${fraction * 100} % of input values, ${trials} trials: median / max (pp) | verdict |`);

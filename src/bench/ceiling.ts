@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { FsModelCatalog } from '../adapters/fs-model-catalog';
 import { config, type InferenceMode } from '../config';
-import { buildEngine } from '../handlers/container';
+import { buildEngine } from '../handlers/deps/classifier';
 import { percentile } from './load';
 
 /**
@@ -24,7 +24,7 @@ export async function ceiling(
       maxQueuedImages: 1e9,
     },
   };
-  const catalog = new FsModelCatalog({ dir: cfg.modelsDir, defaultModel: cfg.defaultModel, only: [cfg.defaultModel], verify: false });
+  const catalog = new FsModelCatalog({ dir: cfg.modelsDir, defaultModel: cfg.defaultModel, only: [cfg.defaultModel] });
   const engine = buildEngine(cfg, catalog);
   await engine.ready();
   const lat: number[] = [];

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { type ClassifyDeps, classifyImages, parseTopK, resolveModel } from './classify';
+import { classifyImages, parseTopK, resolveModel } from './classify';
+import type { InferenceEngine, ModelCatalog } from './ports';
 import { type AppError, BadRequestError, NotFoundError, PayloadTooLargeError, toErrorRecord } from './errors';
 import {
   errorResult,
@@ -45,8 +46,11 @@ export interface WorkQueue {
 /** Reads image entries out of an uploaded archive. */
 export type ArchiveReader = (zip: Uint8Array) => Array<{ name: string; data: Uint8Array }>;
 
-export interface BatchDeps extends ClassifyDeps {
+/** Everything the batch use cases may need; each takes only its part (the Pick<> types below). */
+export interface BatchDeps {
   store: ObjectStore;
+  catalog: ModelCatalog;
+  engine: InferenceEngine;
   /**
    * Jobs already read by this container. A job record never changes once written, so ingest reads it once per
    * job rather than once per image.
@@ -58,20 +62,29 @@ export interface BatchDeps extends ClassifyDeps {
   limits: { maxImageBytes: number; maxPresignedUrls: number; presignExpiresSeconds: number };
 }
 
+/** POST /jobs. */
+export type CreateJobDeps = Pick<BatchDeps, 'store' | 'catalog' | 'limits' | 'now'>;
+/** S3 ObjectCreated: no engine, no classification. */
+export type IngestDeps = Pick<BatchDeps, 'store' | 'catalog' | 'queue' | 'unzip' | 'jobs' | 'now'>;
+/** The SQS worker. */
+export type WorkerDeps = Pick<BatchDeps, 'store' | 'catalog' | 'engine' | 'limits' | 'now'>;
+/** Reading a job's status and results: the bucket alone. */
+export type JobReadDeps = Pick<BatchDeps, 'store' | 'limits'>;
+
 const IMAGE_EXT = /\.(jpe?g|png|webp|gif|tiff?|avif|heic|bmp)$/i;
-const now = (deps: BatchDeps) => (deps.now ?? (() => new Date()))();
+const now = (deps: Pick<BatchDeps, 'now'>) => (deps.now ?? (() => new Date()))();
 
 /** Stable id of one image: the same bucket/key is the same item, whoever reports it and how often. */
 export const itemIdOf = (bucket: string, key: string): string => createHash('sha256').update(`${bucket}/${key}`).digest('hex').slice(0, 32);
 
-async function readJob(deps: BatchDeps, jobId: string): Promise<Job | undefined> {
+async function readJob(deps: Pick<BatchDeps, 'store'>, jobId: string): Promise<Job | undefined> {
   const obj = await deps.store.get(keys.job(jobId));
   return obj ? (JSON.parse(Buffer.from(obj.body).toString('utf8')) as Job) : undefined;
 }
 
 /** POST /jobs: a job and presigned PUT URLs for its images. */
 export async function createJob(
-  deps: BatchDeps,
+  deps: CreateJobDeps,
   input: { count?: unknown; model?: unknown; topK?: unknown; names?: unknown },
 ): Promise<{ job: Job; uploadPrefix: string; uploads: Array<{ key: string; url: string; method: 'PUT' }>; expiresInSeconds: number }> {
   const names = Array.isArray(input.names) ? input.names.map(String) : undefined;
@@ -102,7 +115,7 @@ export async function createJob(
 const JOBS_REMEMBERED = 1000;
 
 /** The job of an upload; one created by its first upload gets the default model. */
-async function ensureJob(deps: BatchDeps, jobId: string): Promise<Job> {
+async function ensureJob(deps: IngestDeps, jobId: string): Promise<Job> {
   const known = deps.jobs?.get(jobId);
   if (known) return known;
   let job = await readJob(deps, jobId);
@@ -118,7 +131,7 @@ async function ensureJob(deps: BatchDeps, jobId: string): Promise<Job> {
   return job;
 }
 
-async function register(deps: BatchDeps, job: Job, key: string, etag: string): Promise<WorkItem> {
+async function register(deps: Pick<BatchDeps, 'store'>, job: Job, key: string, etag: string): Promise<WorkItem> {
   const itemId = itemIdOf(deps.store.bucket, key);
   const marker = JSON.stringify({ key, etag });
   // The first write of the marker tells a new image from a re-upload or a repeated event, and spares the
@@ -134,7 +147,7 @@ async function register(deps: BatchDeps, job: Job, key: string, etag: string): P
  * earlier record (`replacing`), the record is only created: if one exists after all (another message for the
  * same key got there first, with other bytes or before an upload was repeated), this is a replacement too.
  */
-async function storeResult(deps: BatchDeps, record: ResultRecord, replacing = false): Promise<void> {
+async function storeResult(deps: Pick<BatchDeps, 'store'>, record: ResultRecord, replacing = false): Promise<void> {
   const failedMarker = keys.failedMarker(record.jobId, record.itemId);
   if (!record.ok) await deps.store.put(failedMarker, '');
   const key = keys.result(record.jobId, record.itemId);
@@ -150,7 +163,7 @@ async function storeResult(deps: BatchDeps, record: ResultRecord, replacing = fa
  * S3 ObjectCreated under uploads/: registers each image of a job and queues it. A zip is expanded into
  * images under uploads/ (each then arrives here on its own); a manifest queues the keys it lists.
  */
-export async function ingestUpload(deps: BatchDeps, upload: { key: string; etag: string }): Promise<{ kind: string; queued: number }> {
+export async function ingestUpload(deps: IngestDeps, upload: { key: string; etag: string }): Promise<{ kind: string; queued: number }> {
   const parsed = parseUploadKey(upload.key);
   if (!parsed) return { kind: 'ignored', queued: 0 };
   const job = await ensureJob(deps, parsed.jobId);
@@ -195,7 +208,7 @@ const permanent = (err: AppError) => err.statusCode >= 400 && err.statusCode < 5
  * (see {@link WorkItem}) are known to have no answer yet. Returns, per item, undefined on success or the
  * transient error that should send the message back for a retry.
  */
-export async function processItems(deps: BatchDeps, items: readonly WorkItem[]): Promise<Array<Error | undefined>> {
+export async function processItems(deps: WorkerDeps, items: readonly WorkItem[]): Promise<Array<Error | undefined>> {
   const outcome: Array<Error | undefined> = items.map(() => undefined);
   // `etag` is that of the bytes actually read: a newer upload may have replaced the one the message announced.
   const todo: Array<{ i: number; item: WorkItem; etag: string; bytes: Uint8Array; replacing: boolean }> = [];
@@ -276,7 +289,7 @@ export interface JobReport {
 }
 
 /** GET /jobs/{id}: status and counts, from the item markers, the result records and the failure markers. */
-export async function jobReport(deps: BatchDeps, jobId: string): Promise<JobReport> {
+export async function jobReport(deps: JobReadDeps, jobId: string): Promise<JobReport> {
   const job = await readJob(deps, jobId);
   if (!job) throw new NotFoundError('JOB_NOT_FOUND', `no job "${jobId}"`);
   const [items, answered, failed] = await Promise.all([
@@ -293,7 +306,7 @@ export async function jobReport(deps: BatchDeps, jobId: string): Promise<JobRepo
 }
 
 /** Every result record of a job, ordered by image key. */
-export async function jobResults(deps: BatchDeps, jobId: string): Promise<ResultRecord[]> {
+export async function jobResults(deps: Pick<BatchDeps, 'store'>, jobId: string): Promise<ResultRecord[]> {
   const listed = await deps.store.list(keys.results(jobId));
   const records = await Promise.all(
     listed.map(async (o) => {
@@ -309,7 +322,7 @@ export async function jobResults(deps: BatchDeps, jobId: string): Promise<Result
  * re-uploaded after the job finished moves the revision, so a download is never stale; each revision has its
  * own files, so a slow request assembling an older one cannot overwrite a newer one.
  */
-export async function assembleResults(deps: BatchDeps, jobId: string, revision: string): Promise<{ jsonl: string; csv: string }> {
+export async function assembleResults(deps: JobReadDeps, jobId: string, revision: string): Promise<{ jsonl: string; csv: string }> {
   const jsonlKey = keys.assembled(jobId, revision, 'jsonl');
   const csvKey = keys.assembled(jobId, revision, 'csv');
   if (!(await deps.store.head(jsonlKey))) {

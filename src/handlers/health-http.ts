@@ -1,11 +1,30 @@
-// Trigger: API Gateway, GET /health — liveness (always answers) and readiness (models loaded and warmed).
-import { getContainer } from './container';
+// Trigger: API Gateway, GET /health — liveness (always answers) and, where this process classifies, readiness.
+import { config } from '../config';
+import type { Classifier } from './deps/classifier';
 import { httpHandler } from './middleware/http';
 
 const WARM_WAIT_MS = 50;
+const startedAt = Date.now();
+
+/**
+ * The classifier whose readiness this answer reports. Locally every function shares one process, and so one
+ * engine, built here so that `npm start` is ready when the models are warm. In AWS each function has its own
+ * containers and this one never classifies: it loads no model (the bundler leaves deps/classifier out of it),
+ * and every classifying container warms its own sessions at cold start.
+ */
+async function classifierOfThisProcess(): Promise<Classifier | undefined> {
+  if (!config().offline) return undefined;
+  const { getClassifier } = await import('./deps/classifier');
+  return getClassifier();
+}
 
 export const handler = httpHandler(async () => {
-  const { engine, catalog, startedAt } = getContainer();
+  const classifier = await classifierOfThisProcess();
+  const uptimeSeconds = Math.round((Date.now() - startedAt) / 1000);
+  if (!classifier) {
+    return { body: { status: 'ok', live: true, ready: true, model: { name: config().defaultModel }, stage: config().stage, uptimeSeconds } };
+  }
+  const { engine, catalog } = classifier;
   // Readiness is "ready() has resolved"; give a nearly-warm engine a moment rather than flapping.
   const state = await Promise.race([
     engine.ready().then(
@@ -26,7 +45,8 @@ export const handler = httpHandler(async () => {
       ...(typeof state === 'object' ? { error: state.failed } : {}),
       model: { name: catalog.defaultModel, version: def?.version },
       models: catalog.names(),
-      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      stage: config().stage,
+      uptimeSeconds,
       engine: engine.stats(),
     },
   };

@@ -3,7 +3,8 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { processItems } from '../core/batch';
 import type { WorkItem } from '../core/jobs';
-import { getBatchDeps } from './container';
+import { getClassifier } from './deps/classifier';
+import { jobLimits, objectStore } from './deps/storage';
 import { eventHandler } from './middleware/events';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metrics } from './middleware/observability';
@@ -26,7 +27,7 @@ export const handler = eventHandler(async (event: SQSEvent, context) => {
   const parsed = event.Records.map(parse);
   const items = parsed.filter((p): p is WorkItem => !(p instanceof Error));
   // The whole micro-batch is classified in one go; the processor then settles each message on its own.
-  const failures = await processItems(getBatchDeps(), items);
+  const failures = await processItems({ ...getClassifier(), store: objectStore(), limits: jobLimits() }, items);
   metrics.addMetric('BatchImagesProcessed', MetricUnit.Count, failures.filter((f) => f === undefined).length);
   metrics.addMetric('BatchImagesRetried', MetricUnit.Count, failures.filter((f) => f !== undefined).length);
   const outcome = new Map<string, Error | undefined>();

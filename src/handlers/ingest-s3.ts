@@ -1,14 +1,30 @@
 // Trigger: S3 ObjectCreated under uploads/ — registers and queues each uploaded image (zips and manifests fan out).
 import type { S3Event } from 'aws-lambda';
-import { ingestUpload } from '../core/batch';
+import { unzip } from '../adapters/zip';
+import { type IngestDeps, ingestUpload } from '../core/batch';
 import { decodeEventKey } from '../core/jobs';
-import { getBatchDeps } from './container';
+import { config } from '../config';
+import { modelCatalog } from './deps/catalog';
+import { workQueue } from './deps/queue';
+import { objectStore } from './deps/storage';
 import { eventHandler } from './middleware/events';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metrics } from './middleware/observability';
 
+let deps: IngestDeps | undefined;
+const ingestDeps = (): IngestDeps => {
+  deps ??= {
+    store: objectStore(),
+    catalog: modelCatalog(),
+    queue: workQueue(),
+    unzip: (zip) => unzip(zip, config().limits.maxImageBytes),
+    jobs: new Map(),
+  };
+  return deps;
+};
+
 export const handler = eventHandler(async (event: S3Event) => {
-  const deps = getBatchDeps();
+  const deps = ingestDeps();
   // Sequential and throwing: S3 retries a failed invocation, and every step is idempotent.
   for (const record of event.Records) {
     const key = decodeEventKey(record.s3.object.key);

@@ -1,7 +1,8 @@
 // Trigger: API Gateway, POST /jobs — a batch job and presigned PUT URLs for its images.
 import { createJob } from '../core/batch';
 import { BadRequestError } from '../core/errors';
-import { getBatchDeps } from './container';
+import { modelCatalog } from './deps/catalog';
+import { jobLimits, objectStore } from './deps/storage';
 import { httpHandler } from './middleware/http';
 
 export const handler = httpHandler(async (event) => {
@@ -14,7 +15,7 @@ export const handler = httpHandler(async (event) => {
       throw new BadRequestError('the body must be JSON like {"count": 20, "model": "mobilenetv2-int8"}', { cause: err });
     }
   }
-  const created = await createJob(getBatchDeps(), input);
+  const created = await createJob({ store: objectStore(), catalog: modelCatalog(), limits: jobLimits() }, input);
   return {
     statusCode: 201,
     headers: { Location: `/jobs/${created.job.jobId}` },

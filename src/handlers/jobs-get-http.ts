@@ -2,13 +2,13 @@
 import { assembleResults, jobReport } from '../core/batch';
 import { BadRequestError } from '../core/errors';
 import { isValidJobId } from '../core/jobs';
-import { getBatchDeps } from './container';
+import { jobLimits, objectStore } from './deps/storage';
 import { httpHandler } from './middleware/http';
 
 export const handler = httpHandler(async (event) => {
   const jobId = event.pathParameters?.jobId ?? '';
   if (!isValidJobId(jobId)) throw new BadRequestError('malformed job id');
-  const deps = getBatchDeps();
+  const deps = { store: objectStore(), limits: jobLimits() };
   const report = await jobReport(deps, jobId);
   const finished = report.status === 'done' || report.status === 'failed';
   return {

@@ -2,7 +2,7 @@
 import { jobReport, jobResults } from '../core/batch';
 import { BadRequestError } from '../core/errors';
 import { isValidJobId, resultsCsv, resultsJsonl } from '../core/jobs';
-import { getBatchDeps } from './container';
+import { jobLimits, objectStore } from './deps/storage';
 import { httpHandler } from './middleware/http';
 
 export const handler = httpHandler(async (event) => {
@@ -10,7 +10,7 @@ export const handler = httpHandler(async (event) => {
   if (!isValidJobId(jobId)) throw new BadRequestError('malformed job id');
   const format = event.queryStringParameters?.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'csv') throw new BadRequestError('format must be jsonl or csv');
-  const deps = getBatchDeps();
+  const deps = { store: objectStore(), limits: jobLimits() };
   const report = await jobReport(deps, jobId);
   const records = await jobResults(deps, jobId);
   return {

@@ -1,8 +1,8 @@
 // Trigger: API Gateway, GET /models — the registered models, their input spec, checksum and load time.
-import { getContainer } from './container';
+import { modelCatalog } from './deps/catalog';
 import { httpHandler } from './middleware/http';
 
 export const handler = httpHandler(async () => {
-  const { catalog } = getContainer();
+  const catalog = modelCatalog();
   return { body: { default: catalog.defaultModel, models: catalog.info() } };
 });

@@ -1,14 +1,14 @@
 // Trigger: API Gateway, POST /predict/batch — up to MAX_BATCH_IMAGES images, one result per image, in order.
 import { classifyImages, resolveModel } from '../core/classify';
 import { config } from '../config';
-import { getContainer } from './container';
+import { getClassifier } from './deps/classifier';
 import { httpHandler, requestIdOf } from './middleware/http';
 import { readImages } from './middleware/http-input';
 import { recordOutcomes } from './middleware/record';
 
 export const handler = httpHandler(async (event, context) => {
   const started = performance.now();
-  const deps = getContainer();
+  const deps = getClassifier();
   const { images, fields } = await readImages(event, config().limits, true);
   const q = event.queryStringParameters ?? {};
   const model = resolveModel(deps.catalog, (fields.model as string | undefined) ?? q.model);

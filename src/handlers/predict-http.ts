@@ -2,14 +2,14 @@
 import { createHash } from 'node:crypto';
 import { classifyImage } from '../core/classify';
 import { config } from '../config';
-import { getContainer } from './container';
+import { getClassifier } from './deps/classifier';
 import { httpHandler, requestIdOf } from './middleware/http';
 import { readImages } from './middleware/http-input';
 import { recordClassification } from './middleware/record';
 
 export const handler = httpHandler(async (event, context) => {
   const started = performance.now();
-  const deps = getContainer();
+  const deps = getClassifier();
   deps.engine.precheck(1, 'interactive');
   const { images, fields } = await readImages(event, config().limits, false);
   const q = event.queryStringParameters ?? {};

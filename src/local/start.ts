@@ -93,7 +93,7 @@ function lambdaInvoker(lambdaPort: number, fn: string) {
 /** Starts everything and resolves once GET /health says the models are loaded and warm. */
 export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
   // Fail here, with the fix in the message, rather than on the first request.
-  new FsModelCatalog({ dir: config().modelsDir, defaultModel: config().defaultModel, only: config().models, verify: true });
+  new FsModelCatalog({ dir: config().modelsDir, defaultModel: config().defaultModel, only: config().models }).verifyFiles();
   const bucket = config().batch.bucket;
   for (const d of ['sqs', 's3']) mkdirSync(path.join(options.dataDir, d), { recursive: true });
 

@@ -12,7 +12,7 @@ if (!port) throw new Error('pool worker started outside a worker thread');
 const post = (msg: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMessage(msg, transfer);
 
 // The main thread already hashed the model files; workers only read them.
-const catalog = new FsModelCatalog({ dir: init.modelsDir, defaultModel: init.defaultModel, only: init.models, verify: false });
+const catalog = new FsModelCatalog({ dir: init.modelsDir, defaultModel: init.defaultModel, only: init.models });
 // libvips runs one thread per image here: the pool already runs one image per core.
 const engine = new LocalEngine(catalog, { intraOpThreads: init.intraOpThreads, maxPixels: init.maxPixels, maxBatch: init.maxBatch, sharpConcurrency: 1 });
 

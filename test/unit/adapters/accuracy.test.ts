@@ -6,7 +6,8 @@ import { EXPECTED_TOP5 } from '../../../src/bench/reference-top5';
 import { MODELS_DIR, photoNames, photoPath } from '../../fixtures/paths';
 
 // Real sharp + real ONNX Runtime on the real photos: preprocessing must reproduce SOURCE.md's tables.
-const catalog = new FsModelCatalog({ dir: MODELS_DIR, defaultModel: 'mobilenetv2-int8', verify: true });
+const catalog = new FsModelCatalog({ dir: MODELS_DIR, defaultModel: 'mobilenetv2-int8' });
+catalog.verifyFiles();
 const engine = new LocalEngine(catalog, { intraOpThreads: 1, maxPixels: 40_000_000, maxBatch: 8 });
 const deps = { engine, catalog };
 
