@@ -33,6 +33,11 @@ export interface Config {
     /** Hard bound on queued interactive images, whatever the prediction says. */
     maxQueuedImages: number;
   };
+  /**
+   * Origins a browser may call the API from: `*`, or exact origins (`https://app.example.com`). With API Gateway's
+   * lambda-proxy integration the function itself must send the CORS headers of every actual response.
+   */
+  corsOrigins: string[];
   limits: {
     maxImageBytes: number;
     maxBodyBytes: number;
@@ -107,6 +112,7 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
       maxQueueWaitMs: int(env, 'MAX_QUEUE_WAIT_MS', 400, 1, 60_000),
       maxQueuedImages: int(env, 'MAX_QUEUED_IMAGES', 256, 1, 100_000),
     },
+    corsOrigins: (env.CORS_ORIGINS || '*').split(',').map((s) => s.trim()).filter(Boolean),
     limits: {
       maxImageBytes: int(env, 'MAX_IMAGE_BYTES', 4 * 1024 * 1024, 1024, 100 * 1024 * 1024),
       // A Lambda event is at most 6 MB (6,291,456 bytes) and API Gateway sends binary bodies base64-encoded (4/3 as

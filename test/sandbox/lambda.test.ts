@@ -126,8 +126,11 @@ describe('API Gateway events', () => {
   });
 
   it('GET /health, /models and /metrics answer without loading a model', async () => {
-    const health = await http('health', { method: 'GET', resource: '/health' });
+    const health = await http('health', { method: 'GET', resource: '/health', headers: { Origin: 'https://app.example.com' } });
     expect(health.status).toBe(200);
+    // lambda-proxy: API Gateway adds no CORS headers to actual responses, the function must.
+    expect(health.headers['Access-Control-Allow-Origin']).toBe('*');
+    expect(health.headers['Access-Control-Allow-Credentials']).toBeUndefined();
     expect(health.body).toMatchObject({ status: 'ok', live: true, stage: 'prod' });
     const models = await http('models', { method: 'GET', resource: '/models' });
     expect(models.status).toBe(200);

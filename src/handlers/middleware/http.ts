@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { config } from '../../config';
 import { isAppError } from '../../core/errors';
 import { logger, metrics, prom, tracing } from './observability';
 
@@ -50,6 +51,29 @@ export function errorResponse(err: unknown, requestId: string): APIGatewayProxyR
   return json(500, { error: 'Internal', code: 'INTERNAL', message: 'internal error', requestId });
 }
 
+/** Headers a browser script may read on a cross-origin response. */
+const EXPOSED = 'X-Request-Id, Retry-After, Location, X-Job-Status, Link';
+
+/**
+ * CORS headers of an actual response (preflights are API Gateway's, from serverless.yml). No credentials are
+ * allowed: clients authenticate with headers, which a wildcard origin does not expose to other sites.
+ */
+export function corsHeaders(origin: string | undefined, allowed: readonly string[]): Record<string, string> {
+  if (allowed.includes('*')) return { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': EXPOSED };
+  const headers: Record<string, string> = { Vary: 'Origin' };
+  if (origin !== undefined && allowed.includes(origin)) {
+    headers['Access-Control-Allow-Origin'] = origin;
+    headers['Access-Control-Expose-Headers'] = EXPOSED;
+  }
+  return headers;
+}
+
+const originOf = (event: APIGatewayProxyEvent): string | undefined => {
+  const h = event.headers ?? {};
+  const key = Object.keys(h).find((k) => k.toLowerCase() === 'origin');
+  return key === undefined ? undefined : h[key];
+};
+
 const routeOf = (event: APIGatewayProxyEvent): string => `${event.httpMethod} ${event.resource ?? event.path}`;
 
 /** Response shaping, error mapping and Prometheus request metrics for every HTTP function. */
@@ -68,7 +92,7 @@ const httpCore = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyRe
     request.response = {
       ...request.response,
       statusCode: status,
-      headers: { ...request.response?.headers, 'X-Request-Id': requestId },
+      headers: { ...request.response?.headers, ...corsHeaders(originOf(request.event), config().corsOrigins), 'X-Request-Id': requestId },
       body: request.response?.body ?? '',
     };
   };

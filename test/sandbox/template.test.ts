@@ -1,0 +1,130 @@
+// What AWS needs that the emulators forgive, asserted on the template `npm run package` generated.
+import { readPackage } from '../../src/deploy/sandbox';
+
+type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
+const { template, functions } = readPackage();
+const resources = template.Resources as Record<string, Resource>;
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const one = (type: string): Resource => {
+  const found = ofType(type);
+  expect(found).toHaveLength(1);
+  return (found[0] as [string, Resource])[1];
+};
+const statements = (role: Resource): Array<{ Effect: string; Action: string | string[]; Resource: unknown; Condition?: unknown }> =>
+  (role.Properties.Policies ?? []).flatMap((p: { PolicyDocument: { Statement: unknown[] } }) => p.PolicyDocument.Statement);
+const actions = (s: { Action: string | string[] }) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+const roleOf = (fn: string) => {
+  const ref = resources[`${fn.replace(/^./, (c) => c.toUpperCase())}LambdaFunction`]?.Properties.Role['Fn::GetAtt'][0] as string;
+  return { id: ref, role: resources[ref] as Resource };
+};
+
+describe('the bucket', () => {
+  const bucket = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket')?.[1] as Resource;
+
+  it('blocks all public access and encrypts by default', () => {
+    expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+  });
+
+  it('expires uploads, results and job records, and aborts abandoned multipart uploads', () => {
+    const rules = bucket.Properties.LifecycleConfiguration.Rules as Array<{ Prefix: string; ExpirationInDays?: number; AbortIncompleteMultipartUpload?: unknown }>;
+    for (const prefix of ['uploads/', 'results/', 'jobs/']) {
+      expect(rules.find((r) => r.Prefix === prefix)?.ExpirationInDays).toBeGreaterThan(0);
+    }
+    expect(rules.some((r) => r.AbortIncompleteMultipartUpload)).toBe(true);
+  });
+
+  it('lets browsers PUT to presigned URLs (CORS) and notifies ingest of uploads/ only', () => {
+    const rule = bucket.Properties.CorsConfiguration.CorsRules[0];
+    expect(rule.AllowedMethods).toEqual(expect.arrayContaining(['PUT', 'GET']));
+    const notification = bucket.Properties.NotificationConfiguration.LambdaConfigurations[0];
+    expect(notification.Filter.S3Key.Rules).toEqual([{ Name: 'prefix', Value: 'uploads/' }]);
+  });
+
+  it('refuses plain HTTP', () => {
+    const policy = ofType('AWS::S3::BucketPolicy').find(([, r]) => r.Properties.Bucket === bucket.Properties.BucketName)?.[1] as Resource;
+    const deny = policy.Properties.PolicyDocument.Statement.find((s: { Effect: string }) => s.Effect === 'Deny');
+    expect(deny).toMatchObject({ Action: 's3:*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } });
+    expect(deny.Resource).toEqual([`arn:aws:s3:::${bucket.Properties.BucketName}`, `arn:aws:s3:::${bucket.Properties.BucketName}/*`]);
+  });
+});
+
+describe('IAM', () => {
+  const roles = ofType('AWS::IAM::Role').map(([, r]) => r);
+
+  it('grants only actions that exist, and no wildcard on data', () => {
+    for (const role of roles) {
+      for (const s of statements(role)) {
+        expect(actions(s)).not.toContain('s3:HeadObject');
+        expect(actions(s).filter((a) => a.endsWith(':*'))).toEqual([]);
+        if (s.Resource === '*' || (Array.isArray(s.Resource) && s.Resource.includes('*'))) expect(actions(s).every((a) => a.startsWith('xray:'))).toBe(true);
+      }
+    }
+  });
+
+  it('gives the functions that touch no data no S3 or SQS send rights', () => {
+    for (const fn of ['predict', 'predictBatch', 'health', 'models', 'metrics']) {
+      const granted = statements(roleOf(fn).role).flatMap(actions);
+      expect({ fn, s3: granted.filter((a) => a.startsWith('s3:')), send: granted.filter((a) => a.startsWith('sqs:Send')) }).toEqual({ fn, s3: [], send: [] });
+    }
+  });
+
+  it('gives each batch function a role of its own kind, scoped to prefixes', () => {
+    const ids = ['createJob', 'ingest', 'inferSqs'].map((fn) => roleOf(fn).id);
+    expect(new Set(ids).size).toBe(3);
+    for (const fn of ['createJob', 'getJob', 'getJobResults', 'ingest', 'inferSqs']) {
+      for (const s of statements(roleOf(fn).role).filter((x) => actions(x).some((a) => a.startsWith('s3:') && a !== 's3:ListBucket'))) {
+        for (const r of s.Resource as string[]) expect(r).toMatch(/^arn:aws:s3:::[^/]+\/(uploads|jobs|results)\/\*$/);
+      }
+    }
+    const worker = statements(roleOf('inferSqs').role).flatMap(actions);
+    expect(worker).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes']));
+  });
+});
+
+describe('nothing uploaded is lost', () => {
+  it('sends an S3 event ingest failed on to a queue after its retries', () => {
+    const config = one('AWS::Lambda::EventInvokeConfig');
+    expect(config.Properties.FunctionName).toEqual({ Ref: 'IngestLambdaFunction' });
+    expect(config.Properties.DestinationConfig.OnFailure.Destination).toEqual({ 'Fn::GetAtt': ['IngestFailureQueue', 'Arn'] });
+    const send = statements(roleOf('ingest').role).find((s) => actions(s).includes('sqs:SendMessage'));
+    expect(send?.Resource).toEqual(expect.arrayContaining([{ 'Fn::GetAtt': ['IngestFailureQueue', 'Arn'] }]));
+  });
+
+  it('keeps dead letters longer than the work queue keeps messages, and never redelivers a running batch', () => {
+    const queue = resources.InferQueue as Resource;
+    const dlq = resources.InferDeadLetterQueue as Resource;
+    expect(dlq.Properties.MessageRetentionPeriod).toBeGreaterThan(queue.Properties.MessageRetentionPeriod);
+    const worker = functions.find((f) => f.name === 'inferSqs');
+    expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(6 * (worker?.timeoutSeconds ?? Infinity));
+    expect(queue.Properties.RedrivePolicy.deadLetterTargetArn).toEqual({ 'Fn::GetAtt': ['InferDeadLetterQueue', 'Arn'] });
+  });
+});
+
+describe('operations', () => {
+  it('alarms on dead letters, ingest failures, 5xx rate, throttles and predict p99 latency', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, r]) => r.Properties);
+    const has = (namespace: string, metric: string) => alarms.filter((a) => a.Namespace === namespace && a.MetricName === metric);
+    expect(has('AWS/SQS', 'ApproximateNumberOfMessagesVisible')).toHaveLength(2);
+    expect(has('AWS/ApiGateway', '5XXError')).toHaveLength(1);
+    expect(has('AWS/Lambda', 'Throttles')).toHaveLength(1);
+    expect(has('AWS/ApiGateway', 'Latency')[0]?.ExtendedStatistic).toBe('p99');
+    for (const a of alarms) expect(a.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
+  });
+
+  it('throttles the API stage', () => {
+    const stage = one('AWS::ApiGateway::Deployment').Properties.StageDescription;
+    expect(stage.ThrottlingRateLimit).toBeGreaterThan(0);
+    expect(stage.ThrottlingBurstLimit).toBeGreaterThanOrEqual(stage.ThrottlingRateLimit);
+    expect(stage.MethodSettings).toEqual([expect.objectContaining({ ResourcePath: '/*', HttpMethod: '*' })]);
+  });
+
+  it('deploys in a new account: no function over 3,008 MB by default', () => {
+    for (const f of functions) expect({ name: f.name, ok: f.memoryMb <= 3008 }).toEqual({ name: f.name, ok: true });
+  });
+
+  it('answers every browser route a CORS preflight', () => {
+    const options = ofType('AWS::ApiGateway::Method').filter(([, r]) => r.Properties.HttpMethod === 'OPTIONS');
+    expect(options.length).toBeGreaterThanOrEqual(7);
+  });
+});
