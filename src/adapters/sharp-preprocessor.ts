@@ -2,6 +2,7 @@ import sharp, { type Metadata } from 'sharp';
 import { InvalidImageError, UnusableImageError } from '../core/errors';
 import type { PreprocessSpec } from '../core/model';
 import { cropPlan } from '../core/tensor';
+import { isSrgbProfile } from './icc';
 
 /** Pixels of a decoded, resized and cropped image, ready to become a tensor. */
 export interface PreparedPixels {
@@ -57,7 +58,7 @@ export class SharpPreprocessor {
     const plan = cropPlan(width, height, spec);
     let rgb: Buffer;
     try {
-      rgb = await sharp(bytes, { limitInputPixels: this.maxPixels, failOn: 'error', sequentialRead: true })
+      rgb = await sharp(bytes, { limitInputPixels: this.maxPixels, failOn: 'error', sequentialRead: true, ignoreIcc: isSrgbProfile(meta.icc) })
         .rotate()
         .toColourspace('srgb')
         .removeAlpha()

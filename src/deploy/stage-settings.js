@@ -1,4 +1,3 @@
-'use strict';
 // osls plugin (serverless.yml `plugins`): puts custom.stageThrottle on the API Gateway stage as the stage's own
 // throttling, which osls has no setting for. osls creates the stage through its Deployment resource, so the
 // settings go in that Deployment's StageDescription. Plain CommonJS: osls loads it before anything is built.

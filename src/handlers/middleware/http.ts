@@ -5,6 +5,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { config } from '../../config';
 import { isAppError } from '../../core/errors';
+import { corsHeaders } from './cors';
 import { logger, metrics, prom, tracing } from './observability';
 
 /** What a thin HTTP handler returns; the stack turns it into an API Gateway response. */
@@ -49,23 +50,6 @@ export function errorResponse(err: unknown, requestId: string): APIGatewayProxyR
   }
   logger.error('unhandled error', { error: err as Error, requestId });
   return json(500, { error: 'Internal', code: 'INTERNAL', message: 'internal error', requestId });
-}
-
-/** Headers a browser script may read on a cross-origin response. */
-const EXPOSED = 'X-Request-Id, Retry-After, Location, X-Job-Status, Link';
-
-/**
- * CORS headers of an actual response (preflights are API Gateway's, from serverless.yml). No credentials are
- * allowed: clients authenticate with headers, which a wildcard origin does not expose to other sites.
- */
-export function corsHeaders(origin: string | undefined, allowed: readonly string[]): Record<string, string> {
-  if (allowed.includes('*')) return { 'Access-Control-Allow-Origin': '*', 'Access-Control-Expose-Headers': EXPOSED };
-  const headers: Record<string, string> = { Vary: 'Origin' };
-  if (origin !== undefined && allowed.includes(origin)) {
-    headers['Access-Control-Allow-Origin'] = origin;
-    headers['Access-Control-Expose-Headers'] = EXPOSED;
-  }
-  return headers;
 }
 
 const originOf = (event: APIGatewayProxyEvent): string | undefined => {

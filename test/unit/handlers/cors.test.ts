@@ -1,4 +1,4 @@
-import { corsHeaders } from '../../../src/handlers/middleware/http';
+import { corsHeaders } from '../../../src/handlers/middleware/cors';
 
 describe('corsHeaders', () => {
   it('allows any origin with a wildcard, and never credentials', () => {
