@@ -10,6 +10,8 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metrics } from './middleware/observability';
 
 const processor = new BatchProcessor(EventType.SQS);
+// Built at init (Lambda's init phase runs with the full CPU, before any request waits): catalog, hashes, sessions warming.
+const deps = { ...getClassifier(), store: objectStore(), limits: jobLimits() };
 
 const parse = (record: SQSRecord): WorkItem | Error => {
   try {
@@ -27,7 +29,7 @@ export const handler = eventHandler(async (event: SQSEvent, context) => {
   const parsed = event.Records.map(parse);
   const items = parsed.filter((p): p is WorkItem => !(p instanceof Error));
   // The whole micro-batch is classified in one go; the processor then settles each message on its own.
-  const failures = await processItems({ ...getClassifier(), store: objectStore(), limits: jobLimits() }, items);
+  const failures = await processItems(deps, items);
   metrics.addMetric('BatchImagesProcessed', MetricUnit.Count, failures.filter((f) => f === undefined).length);
   metrics.addMetric('BatchImagesRetried', MetricUnit.Count, failures.filter((f) => f !== undefined).length);
   const outcome = new Map<string, Error | undefined>();

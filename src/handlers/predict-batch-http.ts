@@ -6,9 +6,11 @@ import { httpHandler, requestIdOf } from './middleware/http';
 import { readImages } from './middleware/http-input';
 import { recordOutcomes } from './middleware/record';
 
+// Built at init (Lambda's init phase runs with the full CPU, before any request waits): catalog, hashes, sessions warming.
+const deps = getClassifier();
+
 export const handler = httpHandler(async (event, context) => {
   const started = performance.now();
-  const deps = getClassifier();
   const { images, fields } = await readImages(event, config().limits, true);
   const q = event.queryStringParameters ?? {};
   const model = resolveModel(deps.catalog, (fields.model as string | undefined) ?? q.model);

@@ -7,9 +7,11 @@ import { httpHandler, requestIdOf } from './middleware/http';
 import { readImages } from './middleware/http-input';
 import { recordClassification } from './middleware/record';
 
+// Built at init (Lambda's init phase runs with the full CPU, before any request waits): catalog, hashes, sessions warming.
+const deps = getClassifier();
+
 export const handler = httpHandler(async (event, context) => {
   const started = performance.now();
-  const deps = getClassifier();
   deps.engine.precheck(1, 'interactive');
   const { images, fields } = await readImages(event, config().limits, false);
   const q = event.queryStringParameters ?? {};
