@@ -173,3 +173,17 @@ describe('operator routes', () => {
     expect(Number(/nodejs_eventloop_delay_seconds_count (\d+)/.exec(after)?.[1] ?? 0)).toBeGreaterThan(0);
   });
 });
+
+describe('hostile input', () => {
+  it('a multipart body cut off before its closing boundary costs its own request, not the service', async () => {
+    const truncated = '--B\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\nabc';
+    for (let i = 0; i < 3; i++) {
+      const res = await call('POST', '/predict', { body: truncated, headers: { 'Content-Type': 'multipart/form-data; boundary=B' } });
+      expect(res.status).toBe(400);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const health = await call('GET', '/health');
+    expect(health.status).toBe(200);
+    expect(health.body.uptimeSeconds).toBeGreaterThanOrEqual(1);
+  });
+});

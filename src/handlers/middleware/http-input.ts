@@ -61,6 +61,8 @@ function parseMultipart(body: Buffer, contentType: string, limits: Limits, maxFi
         failure ??= new PayloadTooLargeError(`file "${info.filename}" is over the limit of ${limits.maxImageBytes} bytes`);
       });
       stream.on('close', () => images.push(Buffer.concat(chunks)));
+      // busboy also fails the part's own stream (a body cut off mid-file); an unheard 'error' would end the process.
+      stream.on('error', (err: unknown) => reject(new BadRequestError('malformed multipart/form-data body', { cause: err })));
     });
     bb.on('field', (name, value) => {
       fields[name] = value;
