@@ -1,13 +1,15 @@
-// `npm run bench:coldstart [-- --cold 5 --warm 50]`: each packaged function in the Lambda sandbox (src/deploy/sandbox.ts):
+// `npm run bench:coldstart [-- --cold 5 --warm 50 --share --only predict,getJob]`: each packaged function in the Lambda sandbox (src/deploy/sandbox.ts):
 // a fresh process → handler loaded (init) → first response, repeated --cold times; then --warm invocations of one
-// container, p50/p99. The predict photo is a ~500 KB JPEG made from a shared test photo. Figures are for this
-// machine's cores, not a Lambda vCPU share: a container of N MB gets N/1769 vCPU.
+// container, p50/p99. The predict photo is a ~500 KB JPEG made from a shared test photo. Without --share a container
+// has this machine's cores; with it, Lambda's share: N MB buys N/1769 vCPU.
 import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { apiEvent, multipartBody, s3Event, sqsEvent } from '../deploy/events';
 import { LambdaSandbox, type PackagedFunction, readPackage } from '../deploy/sandbox';
 import { ROLE_CREDENTIALS, startSandboxAws } from '../deploy/sandbox-aws';
+import { vcpusAt } from '../deploy/pricing';
 import { percentile } from '../load/stats';
 import { flag, loadPhotos } from './photos';
 
@@ -17,6 +19,8 @@ async function main(): Promise<void> {
   const coldRuns = Number(flag('cold', '5'));
   const warmRuns = Number(flag('warm', '50'));
   const only = flag('only', '');
+  // --share: each container gets Lambda's CPU share of its memory (1 vCPU per 1,769 MB) and its memory as a limit.
+  const lambdaShare = process.argv.includes('--share');
   const { functions } = readPackage();
   const bucket = String(functions[0]?.environment.BUCKET_NAME);
   const aws = await startSandboxAws(bucket);
@@ -57,14 +61,14 @@ async function main(): Promise<void> {
     const init: number[] = [];
     const first: number[] = [];
     for (let i = 0; i < coldRuns; i++) {
-      const sandbox = await LambdaSandbox.start(fn, aws.options);
+      const sandbox = await LambdaSandbox.start(fn, { ...aws.options, lambdaShare });
       const inv = await sandbox.invoke(event());
       if (inv.error) throw new Error(`${fn.name}: ${JSON.stringify(inv.error)}\n${sandbox.logs()}`);
       init.push(sandbox.initMs);
       first.push(inv.ms);
       await sandbox.stop();
     }
-    const sandbox = await LambdaSandbox.start(fn, aws.options);
+    const sandbox = await LambdaSandbox.start(fn, { ...aws.options, lambdaShare });
     await sandbox.invoke(event());
     const warm: number[] = [];
     for (let i = 0; i < warmRuns; i++) warm.push((await sandbox.invoke(event())).ms);
@@ -72,7 +76,7 @@ async function main(): Promise<void> {
     warm.sort((a, b) => a - b);
     const cold = init.map((x, i) => x + (first[i] ?? 0));
     rows.push(
-      `| ${fn.name} | ${fn.memoryMb} | ${fn.layers.length} | ${median(init).toFixed(0)} | ${median(first).toFixed(0)} | **${median(cold).toFixed(0)}** (${Math.min(...cold).toFixed(0)}–${Math.max(...cold).toFixed(0)}) | ${percentile(warm, 50).toFixed(1)} | ${percentile(warm, 99).toFixed(1)} |`,
+      `| ${fn.name} | ${fn.memoryMb} | ${(lambdaShare ? Math.min(availableParallelism(), vcpusAt(fn.memoryMb)) : availableParallelism()).toFixed(2)} | ${median(init).toFixed(0)} | ${median(first).toFixed(0)} | **${median(cold).toFixed(0)}** (${Math.min(...cold).toFixed(0)}–${Math.max(...cold).toFixed(0)}) | ${percentile(warm, 50).toFixed(1)} | ${percentile(warm, 99).toFixed(1)} |`,
     );
   };
   try {
@@ -80,8 +84,8 @@ async function main(): Promise<void> {
   } finally {
     await aws.close();
   }
-  console.log(`\nLambda sandbox, Node 22, ${coldRuns} cold starts and ${warmRuns} warm invocations per function; predict photo ${(big.length / 1024).toFixed(0)} KB JPEG\n`);
-  console.log('| function | memory MB | layers | init ms (median) | first invocation ms | cold total ms (min–max) | warm p50 ms | warm p99 ms |');
+  console.log(`\nLambda sandbox, Node 22, ${lambdaShare ? "Lambda's CPU share (memory / 1,769 MB vCPU, at most this machine's cores) and memory limit" : "this machine's cores, no memory limit"}, ${coldRuns} cold starts and ${warmRuns} warm invocations per function; predict photo ${(big.length / 1024).toFixed(0)} KB JPEG\n`);
+  console.log('| function | memory MB | vCPU | init ms (median) | first invocation ms | cold total ms (min–max) | warm p50 ms | warm p99 ms |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
 }

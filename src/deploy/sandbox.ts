@@ -4,10 +4,10 @@
 // as in AWS. What the function needs and its zip and layers lack fails here, not in production.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { unzipSync } from 'fflate';
 import { projectRoot } from './paths';
@@ -89,6 +89,37 @@ export interface SandboxOptions {
   overrides?: Record<string, string>;
   /** Echo the function's logs to this process's stderr. */
   echoLogs?: boolean;
+  /**
+   * Give the function what Lambda gives it: one vCPU per 1,769 MB of its memory (CFS quota) and its memory as a
+   * hard limit, through cgroup v1 (/sys/fs/cgroup/{cpu,memory}). Off: the machine's cores, no memory limit.
+   */
+  lambdaShare?: boolean;
+}
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+
+/** A cgroup pair (cpu, memory) sized as Lambda sizes a container of `memoryMb`; removed with `remove`. */
+function lambdaCgroups(memoryMb: number): { join: string; remove(): void } {
+  const name = `lambda-sandbox-${randomUUID()}`;
+  const cpu = path.join(CGROUP_ROOT, 'cpu', name);
+  const memory = path.join(CGROUP_ROOT, 'memory', name);
+  const period = 100_000;
+  const vcpus = Math.min(availableParallelism(), memoryMb / 1769);
+  try {
+    mkdirSync(cpu);
+    writeFileSync(path.join(cpu, 'cpu.cfs_period_us'), String(period));
+    writeFileSync(path.join(cpu, 'cpu.cfs_quota_us'), String(Math.round(vcpus * period)));
+    mkdirSync(memory);
+    writeFileSync(path.join(memory, 'memory.limit_in_bytes'), String(memoryMb * 1024 * 1024));
+  } catch (err: unknown) {
+    throw new Error(`lambdaShare needs a writable cgroup v1 cpu and memory hierarchy under ${CGROUP_ROOT}: ${err instanceof Error ? err.message : err}`);
+  }
+  return {
+    join: `echo $$ > ${cpu}/cgroup.procs && echo $$ > ${memory}/cgroup.procs`,
+    remove() {
+      for (const dir of [cpu, memory]) if (existsSync(dir)) rmdirSync(dir);
+    },
+  };
 }
 
 export interface Invocation {
@@ -129,6 +160,7 @@ export class LambdaSandbox {
   private child: ChildProcess | undefined;
   private server: Server | undefined;
   private dead: Error | undefined;
+  private cgroups: { join: string; remove(): void } | undefined;
 
   private constructor(
     readonly fn: PackagedFunction,
@@ -203,8 +235,10 @@ export class LambdaSandbox {
 
     // /var is replaced by a tmpfs inside the namespace, so nothing of the host's /var (or the checkout) shows.
     const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    if (options.lambdaShare) this.cgroups = lambdaCgroups(this.fn.memoryMb);
     const script = [
       'set -e',
+      ...(this.cgroups ? [this.cgroups.join] : []),
       'mount -t tmpfs tmpfs /var',
       'mkdir -p /var/task /var/runtime /var/lang/bin',
       `mount --bind ${q(task)} /var/task && mount -o remount,bind,ro /var/task`,
@@ -334,5 +368,6 @@ export class LambdaSandbox {
     this.waiting?.destroy();
     await new Promise((r) => (this.server ? this.server.close(r) : r(undefined)));
     rmSync(this.dir, { recursive: true, force: true });
+    this.cgroups?.remove();
   }
 }
