@@ -1,7 +1,16 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { classifyImages, parseTopK, resolveModel } from './classify';
 import type { InferenceEngine, ModelCatalog } from './ports';
-import { type AppError, BadRequestError, NotFoundError, PayloadTooLargeError, toErrorRecord } from './errors';
+import {
+  type AppError,
+  BadRequestError,
+  type ErrorRecord,
+  InvalidArchiveError,
+  InvalidManifestError,
+  NotFoundError,
+  PayloadTooLargeError,
+  toErrorRecord,
+} from './errors';
 import {
   errorResult,
   type Job,
@@ -43,7 +52,7 @@ export interface WorkQueue {
   send(items: readonly WorkItem[]): Promise<void>;
 }
 
-/** Reads image entries out of an uploaded archive. */
+/** Reads image entries out of an uploaded archive; bytes it cannot read are an {@link InvalidArchiveError}. */
 export type ArchiveReader = (zip: Uint8Array) => Array<{ name: string; data: Uint8Array }>;
 
 /** Everything the batch use cases may need; each takes only its part (the Pick<> types below). */
@@ -160,10 +169,36 @@ async function storeResult(deps: Pick<BatchDeps, 'store'>, record: ResultRecord,
 }
 
 /**
- * S3 ObjectCreated under uploads/: registers each image of a job and queues it. A zip is expanded into
- * images under uploads/ (each then arrives here on its own); a manifest queues the keys it lists.
+ * Counts `key` as an image of the job and answers it at once with an error record. A repeated event finds the
+ * record it stored for the same bytes and leaves it be, so the job's revision does not move either.
  */
-export async function ingestUpload(deps: IngestDeps, upload: { key: string; etag: string }): Promise<{ kind: string; queued: number }> {
+async function answerWithError(deps: IngestDeps, job: Job, key: string, etag: string, error: ErrorRecord): Promise<void> {
+  const item = await register(deps, job, key, etag);
+  const existing = item.fresh ? undefined : await deps.store.head(keys.result(job.jobId, item.itemId));
+  if (existing?.metadata['source-etag'] === etag) return;
+  const version = deps.catalog.manifest(job.model)?.version ?? '';
+  await storeResult(deps, errorResult(item, { name: job.model, version }, error, now(deps)), existing !== undefined);
+}
+
+/**
+ * A zip or manifest that parses, uploaded over one that did not: its key is no image, so the error record
+ * (and the item it was counted as) goes. The record first, so that nothing is ever counted done that is not.
+ */
+async function withdrawUploadError(deps: IngestDeps, jobId: string, key: string): Promise<void> {
+  const itemId = itemIdOf(deps.store.bucket, key);
+  if (!(await deps.store.head(keys.result(jobId, itemId)))) return;
+  await deps.store.delete(keys.result(jobId, itemId));
+  await deps.store.delete(keys.failedMarker(jobId, itemId));
+  await deps.store.delete(keys.item(jobId, itemId));
+}
+
+/**
+ * S3 ObjectCreated under uploads/: registers each image of a job and queues it. A zip is expanded into
+ * images under uploads/ (each then arrives here on its own); a manifest queues the keys it lists. A zip or
+ * manifest whose content cannot be parsed becomes one error record for its own key (`rejected` says which
+ * code) rather than a throw: a retry would read the same bytes. Failures to reach S3 or SQS still throw.
+ */
+export async function ingestUpload(deps: IngestDeps, upload: { key: string; etag: string }): Promise<{ kind: string; queued: number; rejected?: string }> {
   const parsed = parseUploadKey(upload.key);
   if (!parsed) return { kind: 'ignored', queued: 0 };
   const job = await ensureJob(deps, parsed.jobId);
@@ -175,22 +210,37 @@ export async function ingestUpload(deps: IngestDeps, upload: { key: string; etag
   const obj = await deps.store.get(upload.key);
   if (!obj) return { kind: parsed.kind, queued: 0 };
   if (parsed.kind === 'zip') {
+    let archive: ReturnType<ArchiveReader>;
+    try {
+      archive = deps.unzip(obj.body);
+    } catch (err: unknown) {
+      if (!(err instanceof InvalidArchiveError)) throw err;
+      await answerWithError(deps, job, upload.key, obj.etag, toErrorRecord(err));
+      return { kind: 'zip', queued: 0, rejected: err.code };
+    }
+    await withdrawUploadError(deps, job.jobId, upload.key);
     const base = parsed.name.replace(/\.zip$/i, '');
-    const entries = deps.unzip(obj.body).filter((e) => IMAGE_EXT.test(e.name) && !e.name.split('/').some((p) => p.startsWith('.') || p === '__MACOSX'));
+    const entries = archive.filter((e) => IMAGE_EXT.test(e.name) && !e.name.split('/').some((p) => p.startsWith('.') || p === '__MACOSX'));
     for (const e of entries) {
       await deps.store.put(`${keys.uploadPrefix(job.jobId)}${base}/${e.name}`, e.data);
     }
     return { kind: 'zip', queued: 0 };
   }
-  const listed = parseManifest(Buffer.from(obj.body).toString('utf8'), parsed.name.toLowerCase().endsWith('.jsonl') ? 'jsonl' : 'csv');
+  let listed: string[];
+  try {
+    listed = parseManifest(Buffer.from(obj.body).toString('utf8'), parsed.name.toLowerCase().endsWith('.jsonl') ? 'jsonl' : 'csv');
+  } catch (err: unknown) {
+    if (!(err instanceof InvalidManifestError)) throw err;
+    await answerWithError(deps, job, upload.key, obj.etag, toErrorRecord(err));
+    return { kind: 'manifest', queued: 0, rejected: err.code };
+  }
+  await withdrawUploadError(deps, job.jobId, upload.key);
   const items: WorkItem[] = [];
   for (const key of listed) {
     const head = await deps.store.head(key);
     if (!head) {
       // Counted and answered at once: a listed key that does not exist is that image's error record.
-      const item = await register(deps, job, key, 'missing');
-      const m = deps.catalog.manifest(job.model);
-      await storeResult(deps, errorResult(item, { name: job.model, version: m?.version ?? '' }, { code: 'OBJECT_NOT_FOUND', statusCode: 404, message: `s3://${deps.store.bucket}/${key} does not exist` }, now(deps)));
+      await answerWithError(deps, job, key, 'missing', { code: 'OBJECT_NOT_FOUND', statusCode: 404, message: `s3://${deps.store.bucket}/${key} does not exist` });
       continue;
     }
     items.push(await register(deps, job, key, head.etag));
@@ -315,6 +365,82 @@ export async function jobResults(deps: Pick<BatchDeps, 'store'>, jobId: string):
     }),
   );
   return records.filter((r): r is ResultRecord => r !== undefined).sort((a, b) => a.key.localeCompare(b.key));
+}
+
+/** Paging of GET /jobs/{id}/results: a page of at most `maxBytes` fits a Lambda response (6 MB) with headroom. */
+export const RESULTS_PAGE = { defaultLimit: 1000, maxLimit: 5000, maxBytes: 5_000_000 } as const;
+
+/** Reads a `limit` query parameter: absent is the default, else an integer from 1 to the maximum. */
+export function parsePageLimit(raw: string | undefined): number {
+  if (raw === undefined) return RESULTS_PAGE.defaultLimit;
+  const n = /^\d{1,5}$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= 1 && n <= RESULTS_PAGE.maxLimit)) throw new BadRequestError(`limit must be an integer from 1 to ${RESULTS_PAGE.maxLimit}`);
+  return n;
+}
+
+/** One page of a job's results: its body, the records in it and, unless it is the last, the cursor of the next. */
+export interface ResultsPage {
+  body: string;
+  count: number;
+  next?: string;
+}
+
+// Bytes of a body as it travels: Lambda sends it JSON-escaped inside its response, and it is that response the
+// 6 MB limit applies to, so a body full of quotes must not be measured as if it were not.
+const wireBytes = (s: string): number => Buffer.byteLength(JSON.stringify(s), 'utf8') - 2;
+
+/** Gets in flight at once while filling a page: enough to hide S3 latency, few enough not to read far past it. */
+const READ_AHEAD = 50;
+
+/**
+ * A page of a job's result records, in the S3 listing order of their keys (`results/<jobId>/<itemId>.json`,
+ * UTF-8 byte order; by item id, not image key), which is stable across pages. `after` is the cursor of the
+ * previous page, the last result key it covered; a page resumes after it as S3's StartAfter does, so a record
+ * deleted meanwhile does not break the walk. A page ends at `limit` records (at least 1) or before its body
+ * would pass `maxBytes`, but always holds at least one record when any is left. A CSV page repeats the header.
+ */
+export async function jobResultsPage(
+  deps: Pick<BatchDeps, 'store'>,
+  jobId: string,
+  page: { after?: string | undefined; limit: number; maxBytes: number; format: 'jsonl' | 'csv' },
+): Promise<ResultsPage> {
+  const prefix = keys.results(jobId);
+  const { after } = page;
+  if (after !== undefined && !(after.length <= 1024 && after.startsWith(prefix) && /^[^/]+\.json$/.test(after.slice(prefix.length)))) {
+    throw new BadRequestError('after is not a cursor of this job\'s results');
+  }
+  const listed = await deps.store.list(prefix);
+  const rest = after === undefined ? listed : listed.filter((o) => o.key > after);
+  const limit = Math.max(1, page.limit);
+  const header = page.format === 'csv' ? resultsCsv([]) : '';
+  // resultsCsv([r]) is the header followed by r's row; the page's body is the header once, then each row.
+  const chunk = (r: ResultRecord) => (page.format === 'csv' ? resultsCsv([r]).slice(header.length) : resultsJsonl([r]));
+  const records: ResultRecord[] = [];
+  let bytes = wireBytes(header);
+  let consumed = 0;
+  fill: while (consumed < rest.length && records.length < limit) {
+    const window = rest.slice(consumed, consumed + Math.min(READ_AHEAD, limit - records.length));
+    const read = await Promise.all(
+      window.map(async (o) => {
+        const obj = await deps.store.get(o.key);
+        return obj ? (JSON.parse(Buffer.from(obj.body).toString('utf8')) as ResultRecord) : undefined;
+      }),
+    );
+    for (const r of read) {
+      if (r) {
+        const size = wireBytes(chunk(r));
+        if (records.length > 0 && bytes + size > page.maxBytes) break fill;
+        records.push(r);
+        bytes += size;
+      }
+      // A record gone since the listing is passed over, and the cursor moves past it all the same.
+      consumed += 1;
+      if (records.length >= limit) break fill;
+    }
+  }
+  const body = page.format === 'csv' ? resultsCsv(records) : resultsJsonl(records);
+  const last = rest[consumed - 1];
+  return { body, count: records.length, ...(consumed < rest.length && last ? { next: last.key } : {}) };
 }
 
 /**

@@ -71,6 +71,20 @@ export class UnusableImageError extends AppError {
   }
 }
 
+/** 422: an uploaded zip is not an archive we can read (truncated, corrupt, encrypted, zip64, oversized entry). */
+export class InvalidArchiveError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('INVALID_ARCHIVE', 422, message, options);
+  }
+}
+
+/** 422: an uploaded manifest cannot be parsed into a list of keys. */
+export class InvalidManifestError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('INVALID_MANIFEST', 422, message, options);
+  }
+}
+
 /** 429: this client is over its rate. */
 export class RateLimitedError extends AppError {
   constructor(message: string, retryAfterSeconds: number) {

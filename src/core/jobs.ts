@@ -1,4 +1,4 @@
-import type { ErrorRecord } from './errors';
+import { type ErrorRecord, InvalidManifestError } from './errors';
 import type { Prediction } from './model';
 
 /** A batch job: images dropped under `uploads/<jobId>/`, one result or error record per image. */
@@ -96,7 +96,10 @@ export function parseUploadKey(key: string): { jobId: string; name: string; kind
   return { jobId, name, kind: 'image' };
 }
 
-/** Parses a manifest listing S3 keys: CSV (first column, optional `key` header) or JSONL (`{"key": …}` or a string). */
+/**
+ * Parses a manifest listing S3 keys: CSV (first column, optional `key` header) or JSONL (`{"key": …}` or a string).
+ * Content it cannot read is an {@link InvalidManifestError}.
+ */
 export function parseManifest(text: string, format: 'csv' | 'jsonl'): string[] {
   const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
   if (format === 'jsonl') {
@@ -105,10 +108,10 @@ export function parseManifest(text: string, format: 'csv' | 'jsonl'): string[] {
       try {
         v = JSON.parse(l);
       } catch {
-        throw new Error(`manifest line ${i + 1} is not JSON`);
+        throw new InvalidManifestError(`manifest line ${i + 1} is not JSON`);
       }
       const key = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? (v as { key?: unknown }).key : undefined;
-      if (typeof key !== 'string' || key === '') throw new Error(`manifest line ${i + 1} has no "key"`);
+      if (typeof key !== 'string' || key === '') throw new InvalidManifestError(`manifest line ${i + 1} has no "key"`);
       return key;
     });
   }

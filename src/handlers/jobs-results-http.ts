@@ -1,23 +1,27 @@
-// Trigger: API Gateway, GET /jobs/{jobId}/results?format=jsonl|csv — every result record of a job so far.
-import { jobReport, jobResults } from '../core/batch';
+// Trigger: API Gateway, GET /jobs/{jobId}/results?format=jsonl|csv&limit=&after= — a page of a job's result records so far.
+import { jobReport, jobResultsPage, parsePageLimit, RESULTS_PAGE } from '../core/batch';
 import { BadRequestError } from '../core/errors';
-import { isValidJobId, resultsCsv, resultsJsonl } from '../core/jobs';
+import { isValidJobId } from '../core/jobs';
 import { jobLimits, objectStore } from './deps/storage';
 import { httpHandler } from './middleware/http';
 
 export const handler = httpHandler(async (event) => {
   const jobId = event.pathParameters?.jobId ?? '';
   if (!isValidJobId(jobId)) throw new BadRequestError('malformed job id');
-  const format = event.queryStringParameters?.format ?? 'jsonl';
+  const query = event.queryStringParameters ?? {};
+  const format = query.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'csv') throw new BadRequestError('format must be jsonl or csv');
+  const limit = parsePageLimit(query.limit);
   const deps = { store: objectStore(), limits: jobLimits() };
   const report = await jobReport(deps, jobId);
-  const records = await jobResults(deps, jobId);
-  return {
-    headers: {
-      'Content-Type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
-      'X-Job-Status': report.status,
-    },
-    body: format === 'csv' ? resultsCsv(records) : resultsJsonl(records),
+  const page = await jobResultsPage(deps, jobId, { after: query.after, limit, maxBytes: RESULTS_PAGE.maxBytes, format });
+  const headers: Record<string, string> = {
+    'Content-Type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson',
+    'X-Job-Status': report.status,
   };
+  if (page.next !== undefined) {
+    headers.Link = `</jobs/${jobId}/results?format=${format}&limit=${limit}&after=${encodeURIComponent(page.next)}>; rel="next"`;
+    headers['X-Next-Cursor'] = page.next;
+  }
+  return { headers, body: page.body };
 });

@@ -225,6 +225,38 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
     expect(recs.find((r) => r.key.endsWith('missing.jpg'))?.error?.code).toBe('OBJECT_NOT_FOUND');
   });
 
+  it('a finished job pages one record at a time, each image once, a corrupt zip among them as its own error record', async () => {
+    const jobId = `paged-${Date.now()}`;
+    const images = ['goldfish.jpg', 'pelican.jpeg', 'orange.png'];
+    for (const n of images) await put(`uploads/${jobId}/${n}`, photo(n));
+    await put(`uploads/${jobId}/broken.zip`, Buffer.from('PK this is no zip'));
+    const job = await waitForJob(jobId, (b) => b.counts.done + b.counts.failed === 4);
+    expect(job).toMatchObject({ status: 'done', counts: { expected: 4, ingested: 4, done: 3, failed: 1 } });
+    const seen: Array<{ key: string; ok: boolean; error?: { code: string } }> = [];
+    let next: string | undefined = `/jobs/${jobId}/results?limit=1`;
+    while (next !== undefined && seen.length < 10) {
+      const res = await fetch(`${API()}${next}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-job-status')).toBe('done');
+      const page = (await res.text()).trim().split('\n').filter(Boolean);
+      expect(page).toHaveLength(1);
+      seen.push(JSON.parse(page[0] ?? '{}'));
+      const link = res.headers.get('link');
+      const cursor = res.headers.get('x-next-cursor');
+      next = link === null ? undefined : /^<([^>]+)>; rel="next"$/.exec(link)?.[1];
+      if (link !== null) expect(next).toBe(`/jobs/${jobId}/results?format=jsonl&limit=1&after=${encodeURIComponent(cursor ?? '')}`);
+      else expect(cursor).toBeNull();
+    }
+    expect(seen.map((r) => r.key.split('/').pop()).sort()).toEqual(['broken.zip', ...images].sort());
+    expect(seen.find((r) => r.key.endsWith('broken.zip'))).toMatchObject({ ok: false, error: { code: 'INVALID_ARCHIVE' } });
+    // CSV pages repeat the header; a cursor from elsewhere is refused.
+    const csv = await fetch(`${API()}/jobs/${jobId}/results?format=csv&limit=2`);
+    expect((await csv.text()).trim().split('\n')).toHaveLength(3);
+    expect(csv.headers.get('link')).toMatch(/format=csv&limit=2&after=/);
+    expect((await fetch(`${API()}/jobs/${jobId}/results?after=${encodeURIComponent('results/other-job/x.json')}`)).status).toBe(400);
+    expect((await fetch(`${API()}/jobs/${jobId}/results?limit=0`)).status).toBe(400);
+  });
+
   it('a poison message goes to the DLQ after maxReceiveCount', async () => {
     const attrs = async (name: string) =>
       Number((await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl(name), AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes?.ApproximateNumberOfMessages ?? 0);
