@@ -269,6 +269,25 @@ function prepareRequest(requestParams, context, events, done) {
   done();
 }
 
+/** Endpoints whose JSON answer carries the handler's own duration, `timings.totalMs`. */
+const TIMED_ENDPOINTS = new Set(['POST /predict', 'POST /predict/batch']);
+
+/**
+ * The in-function duration the service reports, for the report's cost section: Lambda bills that, not
+ * the client's latency with its network and queueing. Undefined when the body has none (shed and error
+ * answers, other endpoints) or is not JSON.
+ */
+function functionMs(endpoint, response) {
+  if (!TIMED_ENDPOINTS.has(endpoint)) return undefined;
+  try {
+    const body = typeof response.body === 'string' ? JSON.parse(response.body) : response.body;
+    const v = body?.timings?.totalMs;
+    return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.round(v * 100) / 100 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function slug(endpoint) {
   return endpoint.replace(/[^A-Za-z0-9]+/g, '_').replace(/^_|_$/g, '');
 }
@@ -292,7 +311,8 @@ function recordResponse(_requestParams, response, context, events, done) {
     events.emit('counter', 'load.ok', 1);
   }
   events.emit('histogram', `latency.${slug(action.endpoint)}`, ms);
-  writeSample({ t: Date.now(), ep: action.endpoint, s: status, ms: Math.round(ms * 100) / 100, o: outcome, c: user.cls });
+  const fnMs = functionMs(action.endpoint, response);
+  writeSample({ t: Date.now(), ep: action.endpoint, s: status, ms: Math.round(ms * 100) / 100, o: outcome, c: user.cls, ...(fnMs !== undefined ? { fnMs } : {}) });
   user.pendingThink = action.think;
   if (action.onResponse) action.onResponse(user, response);
   done();

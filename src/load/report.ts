@@ -1,7 +1,8 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { detectCeiling, type LoadPoint, multiplier } from './analysis';
-import { badge, type Cell, escapeHtml, htmlTable, mdTable, ms, num, page, pct, times } from './format';
+import { memoryFromEnv, type RunCost, runCost } from './cost';
+import { badge, type Cell, escapeHtml, htmlTable, mdTable, ms, num, page, pct, times, usd } from './format';
 import type { Cohort } from './profiles';
 import { PERCENTILES, parseSamples, type RunStats, type Sample, summarise } from './stats';
 import { lineChart } from './svg';
@@ -38,6 +39,8 @@ export interface RunReport {
   checks: { ok: boolean; expression: string }[];
   verdict: Verdict;
   thresholds: Thresholds;
+  /** What the run's answered requests would cost on API Gateway + Lambda. */
+  cost: RunCost;
 }
 
 interface ArtilleryPeriod {
@@ -78,9 +81,10 @@ export function parseEnsureLog(log: string): { ok: boolean; expression: string }
 }
 
 /** Reads one run directory (run.json, artillery.json, samples/*.jsonl, artillery.log). */
-export function loadRun(dir: string, thresholds: Thresholds = DEFAULT_THRESHOLDS): RunReport {
+export function loadRun(dir: string, thresholds: Thresholds = DEFAULT_THRESHOLDS, memoryMb: number = memoryFromEnv()): RunReport {
   const meta = JSON.parse(readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunMeta;
-  const stats = summarise(readSamplesDir(dir));
+  const samples = readSamplesDir(dir);
+  const stats = summarise(samples);
   const artilleryFile = path.join(dir, 'artillery.json');
   let users: [number, number][] = [];
   if (existsSync(artilleryFile)) {
@@ -89,7 +93,7 @@ export function loadRun(dir: string, thresholds: Thresholds = DEFAULT_THRESHOLDS
   }
   const logFile = path.join(dir, 'artillery.log');
   const checks = existsSync(logFile) ? parseEnsureLog(readFileSync(logFile, 'utf8')) : [];
-  return { dir, name: path.basename(dir), meta, stats, users, checks, verdict: evaluate(stats, thresholds), thresholds };
+  return { dir, name: path.basename(dir), meta, stats, users, checks, verdict: evaluate(stats, thresholds), thresholds, cost: runCost(samples, memoryMb) };
 }
 
 const thresholdText = (t: Thresholds) => `p50 < ${t.p50Ms} ms, p95 < ${t.p95Ms} ms, p99 < ${t.p99Ms} ms, errors (failures + shed) < ${pct(t.errorRate)}`;
@@ -146,6 +150,42 @@ function metaLines(r: RunReport): string[] {
   ];
 }
 
+const COST_TITLE = 'What this traffic would cost on AWS';
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+function durationText(c: RunCost): string {
+  const mean = `mean ${ms(c.meanMs)} ms`;
+  if (c.clientObserved === 0) return `Durations: the in-function time each answer reports (\`timings.totalMs\`), ${mean}; a little under the billed duration, which also covers the middleware around the handler.`;
+  if (c.inFunction === 0) return `Durations: the client-observed latency (these samples carry no in-function time), ${mean}; an upper bound of the billed duration.`;
+  return `Durations: the in-function time the answer reports (\`timings.totalMs\`) for ${plural(c.inFunction, 'request')}; the client-observed latency, an upper bound, for the other ${c.clientObserved}, which report none; ${mean}.`;
+}
+
+/** The cost section's prose, in Markdown; the HTML report renders the same lines. */
+function costLines(c: RunCost): string[] {
+  if (c.requests === 0) return ['No answered API requests: nothing to price.'];
+  const left = [
+    ...(c.notApi > 0 ? [`${plural(c.notApi, 'presigned S3 upload')} (not API requests)`] : []),
+    ...(c.unanswered > 0 ? [`${plural(c.unanswered, 'unanswered request')} (socket errors, timeouts)`] : []),
+  ];
+  return [
+    `API Gateway (REST) + Lambda for the run's ${plural(c.requests, 'answered API request')}, shed and failed answers included (each is still a request and an invocation), with Lambda at ${c.memoryMb} MB, ${num(c.vcpus, 2)} vCPU (\`LAMBDA_MEMORY_MB\`, default 3008).${left.length > 0 ? ` Left out: ${left.join(', ')}.` : ''}`,
+    durationText(c),
+    'Prices are us-east-1 list prices (x86_64, on demand, no free tier) from `src/deploy/pricing.ts`, not measurements; the durations are this machine\'s, not Lambda\'s. Every route is priced at the one memory size, though serverless.yml gives the light routes (health, metrics, jobs) less.',
+  ];
+}
+
+const COST_HEAD = ['USD', 'this run', 'per 1M requests of this mix'];
+function costRows(c: RunCost): string[][] {
+  return [
+    ['API Gateway', usd(c.run.apiGateway), usd(c.perMillion.apiGateway)],
+    ['Lambda (requests + compute)', usd(c.run.lambda), usd(c.perMillion.lambda)],
+    ['Total', usd(c.run.total), usd(c.perMillion.total)],
+  ];
+}
+
+/** Markdown inline code as HTML, the rest escaped. */
+const inlineHtml = (line: string): string => escapeHtml(line).replace(/`([^`]+)`/g, '<code>$1</code>');
+
 export function renderRunMarkdown(r: RunReport): string {
   const s = r.stats;
   const out = [
@@ -181,6 +221,8 @@ export function renderRunMarkdown(r: RunReport): string {
   if (r.checks.length > 0) {
     out.push('## Artillery checks (ensure)', '', mdTable(['expression', 'result'], r.checks.map((c) => [c.expression, c.ok ? 'ok' : 'fail'])), '');
   }
+  out.push(`## ${COST_TITLE}`, '', ...costLines(r.cost).flatMap((l) => [l, '']));
+  if (r.cost.requests > 0) out.push(mdTable(COST_HEAD, costRows(r.cost)), '');
   out.push(
     '## Over time (10 s buckets)',
     '',
@@ -244,6 +286,8 @@ export function renderRunHtml(r: RunReport): string {
   if (r.checks.length > 0) {
     body.push('<h2>Artillery checks (ensure)</h2>', htmlTable(['expression', 'result'], r.checks.map((c) => [c.expression, badge(c.ok, 'ok', 'fail')])));
   }
+  body.push(`<h2>${escapeHtml(COST_TITLE)}</h2>`, ...costLines(r.cost).map((l) => `<p>${inlineHtml(l)}</p>`));
+  if (r.cost.requests > 0) body.push(htmlTable(COST_HEAD, costRows(r.cost)));
   return page(`Load test ${r.name}`, body.join('\n'));
 }
 
@@ -376,8 +420,8 @@ export function renderComparisonHtml(runs: readonly RunReport[], thresholds: Thr
 }
 
 /** Writes report.md and report.html into a run directory. */
-export function writeRunReport(dir: string, thresholds: Thresholds = DEFAULT_THRESHOLDS): RunReport {
-  const r = loadRun(dir, thresholds);
+export function writeRunReport(dir: string, thresholds: Thresholds = DEFAULT_THRESHOLDS, memoryMb: number = memoryFromEnv()): RunReport {
+  const r = loadRun(dir, thresholds, memoryMb);
   writeFileSync(path.join(dir, 'report.md'), renderRunMarkdown(r));
   writeFileSync(path.join(dir, 'report.html'), renderRunHtml(r));
   return r;

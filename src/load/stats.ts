@@ -12,6 +12,8 @@ export interface Sample {
   err?: string;
   /** User class: predict, light, heavy, uploader. */
   c?: string;
+  /** In-function duration in ms, the answer's `timings.totalMs` (POST /predict and /predict/batch); absent in older files. */
+  fnMs?: number;
 }
 
 /** The percentiles Locust prints; Artillery reports only some of them. */
@@ -195,7 +197,7 @@ export function parseSamples(text: string): Sample[] {
     try {
       const v = JSON.parse(line) as Partial<Sample>;
       if (typeof v.t === 'number' && typeof v.ms === 'number' && typeof v.ep === 'string' && typeof v.s === 'number') {
-        out.push({ t: v.t, ep: v.ep, s: v.s, ms: v.ms, o: v.o ?? (v.s >= 200 && v.s < 300 ? 'ok' : 'failure'), ...(v.err ? { err: v.err } : {}), ...(v.c ? { c: v.c } : {}) });
+        out.push({ t: v.t, ep: v.ep, s: v.s, ms: v.ms, o: v.o ?? (v.s >= 200 && v.s < 300 ? 'ok' : 'failure'), ...(v.err ? { err: v.err } : {}), ...(v.c ? { c: v.c } : {}), ...(typeof v.fnMs === 'number' ? { fnMs: v.fnMs } : {}) });
       }
     } catch {
       // A worker killed mid-write leaves half a line; the rest of the file is still good.

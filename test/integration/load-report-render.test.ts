@@ -122,6 +122,12 @@ describe('load report renders offline in headless Chromium', () => {
     chromium(['--window-size=1400,1800', '--hide-scrollbars', `--screenshot=${shot}`, `file://${html}`], profile);
     // Assess
     expect(report.stats.requests).toBe(67);
+    const md = readFileSync(path.join(work, 'smoke', 'report.md'), 'utf8');
+    expect(md).toMatch(/## What this traffic would cost on AWS\n/);
+    expect(md).toMatch(/67 answered API requests/);
+    expect(md).toMatch(/client-observed latency/); // the fixture's samples predate the in-function duration
+    expect(md).toMatch(/\| API Gateway \| \$0\.000235 \| \$3\.50 \|/);
+    expect(dom).toMatch(/<h2>What this traffic would cost on AWS<\/h2>/);
     const paths = [...dom.matchAll(/<path class="series" data-series="([^"]+)" d="([^"]+)"/g)];
     expect(paths.map((m) => m[1])).toEqual(['RPS', 'p50', 'p95', 'p99', 'users', 'failures', 'shed']);
     for (const m of paths) expect((m[2] ?? '').split(/[ML]/).filter(Boolean).length).toBeGreaterThanOrEqual(3);

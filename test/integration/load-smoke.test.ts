@@ -51,6 +51,9 @@ describe('load: smoke profile', () => {
     const md = readFileSync(path.join(result.dir, 'report.md'), 'utf8');
     expect(md).toMatch(/## Response-time percentiles/);
     expect(md).toMatch(/\| POST \/predict \| \d+ \| 0 \|/);
+    // processor.js records the in-function duration of /predict answers, so the cost section prices those.
+    expect(result.report?.cost.inFunction).toBeGreaterThan(0);
+    expect(md).toMatch(/## What this traffic would cost on AWS[\s\S]*`timings\.totalMs`/);
     const html = readFileSync(path.join(result.dir, 'report.html'), 'utf8');
     expect(html.match(/<path class="series"/g)?.length).toBeGreaterThanOrEqual(6);
     // Self-contained: nothing to fetch, nothing to run.

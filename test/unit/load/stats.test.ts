@@ -84,4 +84,9 @@ describe('parseSamples', () => {
     const text = `${JSON.stringify(sample({}))}\n${JSON.stringify(sample({ s: 503, o: 'shed' }))}\n{"t":12,"ep":"PO`;
     expect(parseSamples(text)).toHaveLength(2);
   });
+
+  it('keeps the in-function duration where a sample has one, and reads older samples without it', () => {
+    const text = `${JSON.stringify(sample({ fnMs: 41.5 }))}\n${JSON.stringify(sample({}))}\n`;
+    expect(parseSamples(text).map((s) => s.fnMs)).toEqual([41.5, undefined]);
+  });
 });
