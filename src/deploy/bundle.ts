@@ -29,7 +29,8 @@ export const BUNDLE_DIR = path.join(root, 'dist', 'lambda');
 const dynamicImportsStayOut: Plugin = {
   name: 'dynamic-imports-stay-out',
   setup(b) {
-    b.onResolve({ filter: /^\./ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
+    const ours = path.join(root, 'src') + path.sep;
+    b.onResolve({ filter: /^\./ }, (args) => (args.kind === 'dynamic-import' && args.importer.startsWith(ours) ? { path: args.path, external: true } : undefined));
   },
 };
 

@@ -1,4 +1,6 @@
 // What AWS needs that the emulators forgive, asserted on the template `npm run package` generated.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { readPackage } from '../../src/deploy/sandbox';
 
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
@@ -20,6 +22,12 @@ const roleOf = (fn: string) => {
 
 describe('the bucket', () => {
   const bucket = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket')?.[1] as Resource;
+
+  it('is kept when a deploy would replace or delete it', () => {
+    const [, raw] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket') as [string, Resource & { DeletionPolicy?: string; UpdateReplacePolicy?: string }];
+    expect(raw.DeletionPolicy).toBe('Retain');
+    expect(raw.UpdateReplacePolicy).toBe('Retain');
+  });
 
   it('blocks all public access and encrypts by default', () => {
     expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
@@ -62,10 +70,21 @@ describe('IAM', () => {
     }
   });
 
-  it('gives the functions that touch no data no S3 or SQS send rights', () => {
+  it('gives the functions that touch no data no S3 or SQS rights, and leaves osls no default role to widen', () => {
     for (const fn of ['predict', 'predictBatch', 'health', 'models', 'metrics']) {
       const granted = statements(roleOf(fn).role).flatMap(actions);
-      expect({ fn, s3: granted.filter((a) => a.startsWith('s3:')), send: granted.filter((a) => a.startsWith('sqs:Send')) }).toEqual({ fn, s3: [], send: [] });
+      expect({ fn, granted: granted.filter((a) => a.startsWith('s3:') || a.startsWith('sqs:')) }).toEqual({ fn, granted: [] });
+    }
+    expect(resources.IamRoleLambdaExecution).toBeUndefined();
+    const pollers = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::Role' && statements(r).flatMap(actions).includes('sqs:ReceiveMessage'));
+    expect(pollers.map(([id]) => id)).toEqual([roleOf('inferSqs').id]);
+  });
+
+  it('lets every role that reads objects list the bucket, so a missing key is a 404 and not a 403', () => {
+    for (const fn of ['createJob', 'getJob', 'getJobResults', 'ingest', 'inferSqs']) {
+      const all = statements(roleOf(fn).role);
+      const list = all.find((x) => actions(x).includes('s3:ListBucket'));
+      expect({ fn, list: list?.Resource, condition: list?.Condition }).toEqual({ fn, list: [expect.stringMatching(/^arn:aws:s3:::[^/]+$/)], condition: undefined });
     }
   });
 
@@ -108,15 +127,24 @@ describe('operations', () => {
     expect(has('AWS/SQS', 'ApproximateNumberOfMessagesVisible')).toHaveLength(2);
     expect(has('AWS/ApiGateway', '5XXError')).toHaveLength(1);
     expect(has('AWS/Lambda', 'Throttles')).toHaveLength(1);
-    expect(has('AWS/ApiGateway', 'Latency')[0]?.ExtendedStatistic).toBe('p99');
+    // API Gateway's per-route Latency needs detailed metrics (off): the function's Duration always has data.
+    expect(has('AWS/Lambda', 'Duration')[0]).toMatchObject({ ExtendedStatistic: 'p99', Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'PredictLambdaFunction' } }] });
     for (const a of alarms) expect(a.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
   });
 
-  it('throttles the API stage', () => {
-    const stage = one('AWS::ApiGateway::Deployment').Properties.StageDescription;
-    expect(stage.ThrottlingRateLimit).toBeGreaterThan(0);
-    expect(stage.ThrottlingBurstLimit).toBeGreaterThanOrEqual(stage.ThrottlingRateLimit);
-    expect(stage.MethodSettings).toEqual([expect.objectContaining({ ResourcePath: '/*', HttpMethod: '*' })]);
+  it('throttles the API stage after each deploy, and puts no StageDescription on the deployment (a redeploy would fail)', () => {
+    expect(one('AWS::ApiGateway::Deployment').Properties.StageDescription).toBeUndefined();
+    const state = JSON.parse(readFileSync(path.join(path.dirname(functions[0]?.zip ?? ''), 'serverless-state.json'), 'utf8'));
+    expect(state.service.plugins).toContain('./src/deploy/stage-settings.js');
+    const { rateLimit, burstLimit } = state.service.custom.stageThrottle;
+    expect(Number(rateLimit)).toBeGreaterThan(0);
+    expect(Number(burstLimit)).toBeGreaterThanOrEqual(Number(rateLimit));
+  });
+
+  it("gives API Gateway's own 4xx and 5xx answers CORS headers", () => {
+    const responses = ofType('AWS::ApiGateway::GatewayResponse').map(([, r]) => r.Properties);
+    expect(responses.map((r) => r.ResponseType).sort()).toEqual(['DEFAULT_4XX', 'DEFAULT_5XX']);
+    for (const r of responses) expect(r.ResponseParameters['gatewayresponse.header.Access-Control-Allow-Origin']).toMatch(/^'.+'$/);
   });
 
   it('deploys in a new account: no function over 3,008 MB by default', () => {
