@@ -193,6 +193,24 @@ async function withdrawUploadError(deps: IngestDeps, jobId: string, key: string)
 }
 
 /**
+ * Parses a zip's or a manifest's content. Content that cannot be read is answered with one error record for the
+ * upload's own key; content that can withdraws any such record an earlier upload of that key left. Anything else
+ * the parser throws is no verdict on the bytes, and propagates.
+ */
+async function readUpload<T>(deps: IngestDeps, job: Job, key: string, etag: string, parse: () => T): Promise<{ content: T } | { rejected: string }> {
+  let content: T;
+  try {
+    content = parse();
+  } catch (err: unknown) {
+    if (!(err instanceof InvalidArchiveError || err instanceof InvalidManifestError)) throw err;
+    await answerWithError(deps, job, key, etag, toErrorRecord(err));
+    return { rejected: err.code };
+  }
+  await withdrawUploadError(deps, job.jobId, key);
+  return { content };
+}
+
+/**
  * S3 ObjectCreated under uploads/: registers each image of a job and queues it. A zip is expanded into
  * images under uploads/ (each then arrives here on its own); a manifest queues the keys it lists. A zip or
  * manifest whose content cannot be parsed becomes one error record for its own key (`rejected` says which
@@ -210,33 +228,20 @@ export async function ingestUpload(deps: IngestDeps, upload: { key: string; etag
   const obj = await deps.store.get(upload.key);
   if (!obj) return { kind: parsed.kind, queued: 0 };
   if (parsed.kind === 'zip') {
-    let archive: ReturnType<ArchiveReader>;
-    try {
-      archive = deps.unzip(obj.body);
-    } catch (err: unknown) {
-      if (!(err instanceof InvalidArchiveError)) throw err;
-      await answerWithError(deps, job, upload.key, obj.etag, toErrorRecord(err));
-      return { kind: 'zip', queued: 0, rejected: err.code };
-    }
-    await withdrawUploadError(deps, job.jobId, upload.key);
+    const archive = await readUpload(deps, job, upload.key, obj.etag, () => deps.unzip(obj.body));
+    if ('rejected' in archive) return { kind: 'zip', queued: 0, rejected: archive.rejected };
     const base = parsed.name.replace(/\.zip$/i, '');
-    const entries = archive.filter((e) => IMAGE_EXT.test(e.name) && !e.name.split('/').some((p) => p.startsWith('.') || p === '__MACOSX'));
+    const entries = archive.content.filter((e) => IMAGE_EXT.test(e.name) && !e.name.split('/').some((p) => p.startsWith('.') || p === '__MACOSX'));
     for (const e of entries) {
       await deps.store.put(`${keys.uploadPrefix(job.jobId)}${base}/${e.name}`, e.data);
     }
     return { kind: 'zip', queued: 0 };
   }
-  let listed: string[];
-  try {
-    listed = parseManifest(Buffer.from(obj.body).toString('utf8'), parsed.name.toLowerCase().endsWith('.jsonl') ? 'jsonl' : 'csv');
-  } catch (err: unknown) {
-    if (!(err instanceof InvalidManifestError)) throw err;
-    await answerWithError(deps, job, upload.key, obj.etag, toErrorRecord(err));
-    return { kind: 'manifest', queued: 0, rejected: err.code };
-  }
-  await withdrawUploadError(deps, job.jobId, upload.key);
+  const format = parsed.name.toLowerCase().endsWith('.jsonl') ? 'jsonl' : 'csv';
+  const manifest = await readUpload(deps, job, upload.key, obj.etag, () => parseManifest(Buffer.from(obj.body).toString('utf8'), format));
+  if ('rejected' in manifest) return { kind: 'manifest', queued: 0, rejected: manifest.rejected };
   const items: WorkItem[] = [];
-  for (const key of listed) {
+  for (const key of manifest.content) {
     const head = await deps.store.head(key);
     if (!head) {
       // Counted and answered at once: a listed key that does not exist is that image's error record.

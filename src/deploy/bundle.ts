@@ -71,13 +71,14 @@ export async function bundleFunctions(): Promise<FunctionBundle[]> {
   );
 }
 
+/** One line per bundle: its size and the native modules it leaves to the inference layer. */
+export function printBundles(bundles: readonly FunctionBundle[]): void {
+  for (const b of bundles) console.log(`[bundle] ${b.name.padEnd(20)} ${(b.bytes / 1e6).toFixed(2)} MB  native: ${b.layerModules.join(', ') || 'none'}`);
+}
+
 if (require.main === module) {
   bundleFunctions()
-    .then((bundles) => {
-      for (const b of bundles) {
-        console.log(`[bundle] ${b.name.padEnd(20)} ${(b.bytes / 1e6).toFixed(2)} MB  layers: ${b.layerModules.join(', ') || 'none'}`);
-      }
-    })
+    .then(printBundles)
     .catch((err: unknown) => {
       console.error(err);
       process.exit(1);

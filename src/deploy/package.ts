@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { bundleFunctions } from './bundle';
+import { bundleFunctions, printBundles } from './bundle';
 import { projectRoot } from './paths';
 
 const root = projectRoot();
@@ -42,9 +42,7 @@ async function main(): Promise<void> {
   const [command = 'package', ...slsArgs] = process.argv.slice(2);
   if (command !== 'package' && command !== 'deploy') throw new Error(`usage: package.js package|deploy [osls options]; got "${command}"`);
   if (!slsArgs.includes('--stage')) slsArgs.push('--stage', 'prod');
-  for (const b of await bundleFunctions()) {
-    console.log(`[bundle] ${b.name.padEnd(20)} ${(b.bytes / 1e6).toFixed(2)} MB  native: ${b.layerModules.join(', ') || 'none'}`);
-  }
+  printBundles(await bundleFunctions());
   await run(process.execPath, [path.join(root, 'layers', 'build.mjs')], process.env);
   const osls = path.join(root, 'node_modules', 'osls', 'bin', 'serverless.js');
   if (command === 'deploy') {

@@ -11,20 +11,17 @@ import { eventHandler } from './middleware/events';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metrics } from './middleware/observability';
 
-let deps: IngestDeps | undefined;
-const ingestDeps = (): IngestDeps => {
-  deps ??= {
-    store: objectStore(),
-    catalog: modelCatalog(),
-    queue: workQueue(),
-    unzip: (zip) => unzip(zip, config().limits.maxImageBytes),
-    jobs: new Map(),
-  };
-  return deps;
+// Built at init: the S3 and SQS clients, the manifests, and the jobs this container has read.
+const maxEntryBytes = config().limits.maxImageBytes;
+const deps: IngestDeps = {
+  store: objectStore(),
+  catalog: modelCatalog(),
+  queue: workQueue(),
+  unzip: (zip) => unzip(zip, maxEntryBytes),
+  jobs: new Map(),
 };
 
 export const handler = eventHandler(async (event: S3Event) => {
-  const deps = ingestDeps();
   // Sequential and throwing: S3 retries a failed invocation, and every step is idempotent.
   for (const record of event.Records) {
     const key = decodeEventKey(record.s3.object.key);

@@ -5,6 +5,9 @@ import { modelCatalog } from './deps/catalog';
 import { jobLimits, objectStore } from './deps/storage';
 import { httpHandler } from './middleware/http';
 
+// Built at init: the S3 client and the manifests.
+const deps = { store: objectStore(), catalog: modelCatalog(), limits: jobLimits() };
+
 export const handler = httpHandler(async (event) => {
   let input: Record<string, unknown> = {};
   if (event.body) {
@@ -15,7 +18,7 @@ export const handler = httpHandler(async (event) => {
       throw new BadRequestError('the body must be JSON like {"count": 20, "model": "mobilenetv2-int8"}', { cause: err });
     }
   }
-  const created = await createJob({ store: objectStore(), catalog: modelCatalog(), limits: jobLimits() }, input);
+  const created = await createJob(deps, input);
   return {
     statusCode: 201,
     headers: { Location: `/jobs/${created.job.jobId}` },

@@ -5,10 +5,12 @@ import { isValidJobId } from '../core/jobs';
 import { jobLimits, objectStore } from './deps/storage';
 import { httpHandler } from './middleware/http';
 
+// Built at init: one S3 client per container.
+const deps = { store: objectStore(), limits: jobLimits() };
+
 export const handler = httpHandler(async (event) => {
   const jobId = event.pathParameters?.jobId ?? '';
   if (!isValidJobId(jobId)) throw new BadRequestError('malformed job id');
-  const deps = { store: objectStore(), limits: jobLimits() };
   const report = await jobReport(deps, jobId);
   const finished = report.status === 'done' || report.status === 'failed';
   return {

@@ -5,6 +5,9 @@ import { isValidJobId } from '../core/jobs';
 import { jobLimits, objectStore } from './deps/storage';
 import { httpHandler } from './middleware/http';
 
+// Built at init: one S3 client per container.
+const deps = { store: objectStore(), limits: jobLimits() };
+
 export const handler = httpHandler(async (event) => {
   const jobId = event.pathParameters?.jobId ?? '';
   if (!isValidJobId(jobId)) throw new BadRequestError('malformed job id');
@@ -12,7 +15,6 @@ export const handler = httpHandler(async (event) => {
   const format = query.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'csv') throw new BadRequestError('format must be jsonl or csv');
   const limit = parsePageLimit(query.limit);
-  const deps = { store: objectStore(), limits: jobLimits() };
   const report = await jobReport(deps, jobId);
   const page = await jobResultsPage(deps, jobId, { after: query.after, limit, maxBytes: RESULTS_PAGE.maxBytes, format });
   const headers: Record<string, string> = {

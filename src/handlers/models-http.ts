@@ -2,7 +2,9 @@
 import { modelCatalog } from './deps/catalog';
 import { httpHandler } from './middleware/http';
 
+// Read at init.
+const catalog = modelCatalog();
+
 export const handler = httpHandler(async () => {
-  const catalog = modelCatalog();
   return { body: { default: catalog.defaultModel, models: catalog.info() } };
 });

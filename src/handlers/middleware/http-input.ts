@@ -1,6 +1,7 @@
 import busboy from 'busboy';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../../core/errors';
+import { headerOf } from './headers';
 
 /** Image content types accepted as a raw body (API Gateway binaryMediaTypes must list them). */
 export const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/avif'] as const;
@@ -16,12 +17,6 @@ export interface ImageInput {
   /** Options sent in the body (multipart fields or JSON), merged over the query string. */
   fields: Record<string, string | number | undefined>;
 }
-
-const header = (event: APIGatewayProxyEvent, name: string): string | undefined => {
-  const h = event.headers ?? {};
-  const found = Object.keys(h).find((k) => k.toLowerCase() === name);
-  return found === undefined ? undefined : h[found];
-};
 
 /** The body as bytes, whatever API Gateway did with it. */
 export function bodyBytes(event: APIGatewayProxyEvent, limits: Limits): Buffer {
@@ -105,7 +100,7 @@ function parseJson(body: Buffer, batch: boolean): ImageInput {
  * multipart/form-data (field `file`, or any file parts for a batch) or JSON `{ "image": "<base64>" }`.
  */
 export async function readImages(event: APIGatewayProxyEvent, limits: Limits, batch: boolean): Promise<ImageInput> {
-  const contentType = (header(event, 'content-type') ?? '').trim();
+  const contentType = (headerOf(event, 'content-type') ?? '').trim();
   const mediaType = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
   const maxFiles = batch ? limits.maxBatchImages : 1;
   let input: ImageInput;

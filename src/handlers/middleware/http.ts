@@ -6,6 +6,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { config } from '../../config';
 import { isAppError } from '../../core/errors';
 import { corsHeaders } from './cors';
+import { headerOf } from './headers';
 import { logger, metrics, prom, tracing } from './observability';
 
 /** What a thin HTTP handler returns; the stack turns it into an API Gateway response. */
@@ -52,12 +53,6 @@ export function errorResponse(err: unknown, requestId: string): APIGatewayProxyR
   return json(500, { error: 'Internal', code: 'INTERNAL', message: 'internal error', requestId });
 }
 
-const originOf = (event: APIGatewayProxyEvent): string | undefined => {
-  const h = event.headers ?? {};
-  const key = Object.keys(h).find((k) => k.toLowerCase() === 'origin');
-  return key === undefined ? undefined : h[key];
-};
-
 const routeOf = (event: APIGatewayProxyEvent): string => `${event.httpMethod} ${event.resource ?? event.path}`;
 
 /** Response shaping, error mapping and Prometheus request metrics for every HTTP function. */
@@ -76,7 +71,7 @@ const httpCore = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyRe
     request.response = {
       ...request.response,
       statusCode: status,
-      headers: { ...request.response?.headers, ...corsHeaders(originOf(request.event), config().corsOrigins), 'X-Request-Id': requestId },
+      headers: { ...request.response?.headers, ...corsHeaders(headerOf(request.event, 'origin'), config().corsOrigins), 'X-Request-Id': requestId },
       body: request.response?.body ?? '',
     };
   };
