@@ -38,6 +38,8 @@ const mix = (process.env.LOAD_MIX || 'default').toLowerCase();
 const uploadersOn = /^(1|on|true|yes)$/i.test(process.env.LOAD_BATCH_UPLOADERS || 'off');
 const thinkScale = Number.isFinite(Number(process.env.LOAD_THINK_SCALE)) ? Number(process.env.LOAD_THINK_SCALE || 1) : 1;
 const model = process.env.LOAD_MODEL || '';
+/** Every virtual user's credential (the runner passes API_KEY); never sent to presigned upload URLs. */
+const apiKey = process.env.API_KEY || '';
 
 /**
  * Cohorts: [{users, spawnRate, startS, endS}] relative to the first arrival in this worker. Arrivals
@@ -137,6 +139,7 @@ function nextActions(user) {
           url: `/predict${query()}`,
           headers: { 'content-type': photo.type },
           body: photo.data,
+          images: 1,
           think: THINK.predict,
         },
       ];
@@ -157,6 +160,7 @@ function nextActions(user) {
           url: `/predict/batch${query()}`,
           headers: { 'content-type': contentType },
           body,
+          images: n,
           think: THINK.heavy,
         },
       ];
@@ -259,8 +263,9 @@ function prepareRequest(requestParams, context, events, done) {
   user.current = action;
   user.emit = (type, name, value) => events.emit(type, name, value);
   requestParams.method = action.method;
-  requestParams.url = /^https?:/.test(action.url) ? action.url : `${new URL(requestParams.url).origin}${action.url}`;
-  requestParams.headers = { ...(requestParams.headers || {}), ...(action.headers || {}) };
+  const presigned = /^https?:/.test(action.url);
+  requestParams.url = presigned ? action.url : `${new URL(requestParams.url).origin}${action.url}`;
+  requestParams.headers = { ...(requestParams.headers || {}), ...(!presigned && apiKey ? { 'x-api-key': apiKey } : {}), ...(action.headers || {}) };
   delete requestParams.json;
   if (action.body) requestParams.body = action.body;
   else delete requestParams.body;
@@ -312,7 +317,7 @@ function recordResponse(_requestParams, response, context, events, done) {
   }
   events.emit('histogram', `latency.${slug(action.endpoint)}`, ms);
   const fnMs = functionMs(action.endpoint, response);
-  writeSample({ t: Date.now(), ep: action.endpoint, s: status, ms: Math.round(ms * 100) / 100, o: outcome, c: user.cls, ...(fnMs !== undefined ? { fnMs } : {}) });
+  writeSample({ t: Date.now(), ep: action.endpoint, s: status, ms: Math.round(ms * 100) / 100, o: outcome, c: user.cls, ...(fnMs !== undefined ? { fnMs } : {}), ...(outcome === 'ok' && action.images ? { n: action.images } : {}) });
   user.pendingThink = action.think;
   if (action.onResponse) action.onResponse(user, response);
   done();

@@ -6,8 +6,9 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { ObjectStore, StoredObject } from '../core/batch';
+import type { ObjectStore, PresignedPost, StoredObject, UploadPolicy } from '../core/batch';
 
 /** Checksum settings of every client the batch path's store is given. */
 export const s3ChecksumSettings = {
@@ -49,10 +50,10 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async head(key: string): Promise<{ etag: string; metadata: Record<string, string> } | undefined> {
+  async head(key: string): Promise<{ etag: string; size: number; metadata: Record<string, string> } | undefined> {
     try {
       const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
-      return { etag: unquote(res.ETag), metadata: res.Metadata ?? {} };
+      return { etag: unquote(res.ETag), size: res.ContentLength ?? 0, metadata: res.Metadata ?? {} };
     } catch (err: unknown) {
       if (isMissing(err)) return undefined;
       throw err;
@@ -105,8 +106,19 @@ export class S3ObjectStore implements ObjectStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
   }
 
-  presignPut(key: string, expiresSeconds: number): Promise<string> {
-    return getSignedUrl(this.client, new PutObjectCommand({ Bucket: this.bucket, Key: key }), { expiresIn: expiresSeconds });
+  /**
+   * A POST policy rather than a presigned PUT: a PUT URL takes any content type and any size, and the size would be
+   * found out only after a worker had read the whole object. The SDK adds the exact key and each preset field.
+   */
+  presignPost(key: string, policy: UploadPolicy): Promise<PresignedPost> {
+    const typed = 'contentType' in policy;
+    return createPresignedPost(this.client, {
+      Bucket: this.bucket,
+      Key: key,
+      Conditions: [['content-length-range', 1, policy.maxBytes], ...(typed ? [] : [['starts-with', '$Content-Type', policy.contentTypePrefix] as ['starts-with', string, string]])],
+      Fields: typed ? { 'Content-Type': policy.contentType } : {},
+      Expires: policy.expiresSeconds,
+    });
   }
 
   presignGet(key: string, expiresSeconds: number): Promise<string> {

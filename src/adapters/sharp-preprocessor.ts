@@ -1,8 +1,16 @@
-import sharp, { type Metadata } from 'sharp';
+import sharp, { type Metadata, type OutputInfo } from 'sharp';
 import { InvalidImageError, UnusableImageError } from '../core/errors';
 import type { PreprocessSpec } from '../core/model';
 import { cropPlan } from '../core/tensor';
 import { isSrgbProfile } from './icc';
+
+/**
+ * libvips' strictness: 'warning' refuses JPEGs whose entropy data runs out early. libjpeg reports that only as a
+ * warning ("premature end of data segment") and fills the rest with grey, so at 'error' a JPEG cut in the middle
+ * (still ending FFD9), or a few hundred bytes whose header claims 6000×6000, was classified. Every test photo, their
+ * re-encodings, extraneous bytes before EOI, trailing bytes after it and a bad ancillary PNG chunk still decode.
+ */
+const FAIL_ON = 'warning';
 
 /** Pixels of a decoded, resized and cropped image, ready to become a tensor. */
 export interface PreparedPixels {
@@ -45,7 +53,7 @@ export class SharpPreprocessor {
     }
     const rawW = meta.width ?? 0;
     const rawH = meta.height ?? 0;
-    if (rawW < 1 || rawH < 1) throw new UnusableImageError('the image has zero width or height');
+    if (rawW < 1 || rawH < 1 || (meta.format === 'gif' && gifScreenIsEmpty(bytes))) throw new UnusableImageError('the image has zero width or height');
     if (rawW * rawH > this.maxPixels) {
       throw new UnusableImageError(`the image has ${rawW * rawH} pixels, over the limit of ${this.maxPixels}`, {
         details: { width: rawW, height: rawH, maxPixels: this.maxPixels },
@@ -56,30 +64,52 @@ export class SharpPreprocessor {
     const width = swapped ? rawH : rawW;
     const height = swapped ? rawW : rawH;
     const plan = cropPlan(width, height, spec);
-    let rgb: Buffer;
+    let resized: { data: Buffer; info: OutputInfo };
     try {
-      rgb = await sharp(bytes, { limitInputPixels: this.maxPixels, failOn: 'error', sequentialRead: true, ignoreIcc: isSrgbProfile(meta.icc) })
+      resized = await sharp(bytes, { limitInputPixels: this.maxPixels, failOn: FAIL_ON, sequentialRead: true, ignoreIcc: isSrgbProfile(meta.icc) })
         .rotate()
         .toColourspace('srgb')
         .removeAlpha()
         // fit 'outside' lets libvips pick the long side (as cropPlan computes it) with one uniform scale factor;
         // an explicit fill size rescales the axes by slightly different ratios and moved SOURCE.md scores further.
         .resize(spec.shorterSide, spec.shorterSide, { fit: 'outside', kernel: spec.kernel })
-        .extract({ left: plan.left, top: plan.top, width: spec.width, height: spec.height })
         .raw({ depth: 'uchar' })
-        .toBuffer();
+        .toBuffer({ resolveWithObject: true });
     } catch (err: unknown) {
       throw new InvalidImageError('the image could not be decoded', { cause: err });
     }
-    if (rgb.length !== spec.width * spec.height * 3) {
-      throw new InvalidImageError(`decoder produced ${rgb.length} bytes, expected ${spec.width * spec.height * 3}`);
+    const { data, info } = resized;
+    if (info.channels !== 3 || info.width < plan.left + spec.width || info.height < plan.top + spec.height) {
+      throw new InvalidImageError(`decoder produced ${info.width}×${info.height}×${info.channels}, too small for the ${spec.width}×${spec.height} crop`);
     }
     return {
-      rgb: new Uint8Array(rgb.buffer, rgb.byteOffset, rgb.length),
+      rgb: centerCrop(data, info.width, plan, spec),
       width,
       height,
       format: meta.format ?? 'unknown',
       decodeMs: performance.now() - started,
     };
   }
+}
+
+/**
+ * The crop, in JS rather than libvips' extract: with extract, libvips stops decoding below the crop, so a JPEG cut
+ * off there (its tail replaced by FFD9) never reached the missing data and was classified. Resizing whole makes the
+ * decoder read every row, and `failOn` see the truncation; the copy is a few hundred KB.
+ */
+function centerCrop(data: Buffer, rowWidth: number, plan: { left: number; top: number }, spec: Pick<PreprocessSpec, 'width' | 'height'>): Uint8Array {
+  const out = new Uint8Array(spec.width * spec.height * 3);
+  const rowBytes = spec.width * 3;
+  for (let y = 0; y < spec.height; y++) {
+    const from = ((plan.top + y) * rowWidth + plan.left) * 3;
+    out.set(data.subarray(from, from + rowBytes), y * rowBytes);
+  }
+  return out;
+}
+
+/** libvips reads a GIF whose logical screen is 0 pixels wide or high as 1×1; its header says it has no pixels. */
+function gifScreenIsEmpty(bytes: Uint8Array): boolean {
+  if (bytes.length < 10) return false;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return view.getUint16(6, true) === 0 || view.getUint16(8, true) === 0;
 }

@@ -1,4 +1,4 @@
-// `npm run bench:batch [-- --images 1000]`: a drop of N distinct images through presigned PUTs, the local S3,
+// `npm run bench:batch [-- --images 1000]`: a drop of N distinct images through presigned POST forms, the local S3,
 // ingest, SQS and the workers, beside the in-process ceiling measured on the same images. Two runs:
 //  - end to end: workers on while the images upload (first upload → job done);
 //  - workers alone: the event source mapping disabled until every image is queued, then enabled, and
@@ -7,6 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { postUpload, type UploadForm } from '../cli/upload';
+import { clientApiKey } from '../local/dev-key';
 import { type LocalStack, optionsFromEnv, startLocalStack } from '../local/start';
 import { ceiling } from './ceiling';
 import { defaultImagesDir, flag, loadPhotos } from './photos';
@@ -32,17 +34,17 @@ interface Drop {
  * Uploads `images` as one job and waits for it to finish. With `hold`, the workers are off during the upload:
  * once every image is queued, `hold.enable()` turns them on and the drain is timed on its own.
  */
-async function drop(api: string, images: Buffer[], hold?: { enable: () => void }): Promise<Drop> {
+async function drop(api: string, keyed: Record<string, string>, images: Buffer[], hold?: { enable: () => void }): Promise<Drop> {
   const created = (await (
-    await fetch(`${api}/jobs`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ count: images.length }) })
-  ).json()) as { jobId: string; uploads: Array<{ url: string }> };
+    await fetch(`${api}/jobs`, { method: 'POST', headers: { ...keyed, 'Content-Type': 'application/json' }, body: JSON.stringify({ count: images.length }) })
+  ).json()) as { jobId: string; uploads: UploadForm[] };
   const started = performance.now();
   const elapsedS = () => (performance.now() - started) / 1000;
   let ingestedS: number | undefined;
   let job: { status: string; counts: Counts } | undefined;
   const poll = async (until: (j: { status: string; counts: Counts }) => boolean, everyMs: number) => {
     for (;;) {
-      job = (await (await fetch(`${api}/jobs/${created.jobId}`)).json()) as { status: string; counts: Counts };
+      job = (await (await fetch(`${api}/jobs/${created.jobId}`, { headers: keyed })).json()) as { status: string; counts: Counts };
       if (ingestedS === undefined && job.counts.ingested >= images.length) ingestedS = elapsedS();
       if (until(job)) return;
       await new Promise((r) => setTimeout(r, everyMs));
@@ -50,12 +52,13 @@ async function drop(api: string, images: Buffer[], hold?: { enable: () => void }
   };
   const finished = (j: { status: string }) => j.status === 'done' || j.status === 'failed';
   const watching = hold ? undefined : poll(finished, POLL_MS);
-  const queue = created.uploads.map((u, i) => ({ url: u.url, body: images[i] as Buffer }));
+  const queue = created.uploads.map((u, i) => ({ form: u, body: images[i] as Buffer }));
   await Promise.all(
     Array.from({ length: 8 }, async () => {
       for (let u = queue.shift(); u; u = queue.shift()) {
-        const res = await fetch(u.url, { method: 'PUT', body: new Uint8Array(u.body) });
-        if (!res.ok) throw new Error(`PUT ${res.status}`);
+        // A count-only job's forms take any image type: these are JPEGs.
+        const res = await postUpload(u.form, new Uint8Array(u.body), 'image.jpg', 'image/jpeg');
+        if (!res.ok) throw new Error(`upload ${res.status}`);
       }
     }),
   );
@@ -91,13 +94,15 @@ async function main() {
     ? undefined
     : await startLocalStack({ ...optionsFromEnv(), ...(scratch ? { dataDir: scratch } : {}) });
   const api = process.env.BENCH_URL ?? stack?.url ?? '';
+  const apiKey = stack?.apiKey ?? clientApiKey(flag('api-key', ''), api);
+  const keyed: Record<string, string> = apiKey ? { 'x-api-key': apiKey } : {};
 
-  const e2e = only === 'workers' ? undefined : await drop(api, images);
+  const e2e = only === 'workers' ? undefined : await drop(api, keyed, images);
   let workers: Drop | undefined;
   if (stack && only !== 'e2e') {
     // The same images again, as a new job (new keys), so none is skipped as already answered.
     await stack.workers.disable();
-    workers = await drop(api, images, stack.workers);
+    workers = await drop(api, keyed, images, stack.workers);
   }
   await stack?.stop();
   if (scratch) rmSync(scratch, { recursive: true, force: true });

@@ -2,6 +2,7 @@
 // POST /predict through the local stack at rising connection counts, in one run so the figures compare.
 import path from 'node:path';
 import { config } from '../config';
+import { clientApiKey } from '../local/dev-key';
 import { optionsFromEnv, startLocalStack } from '../local/start';
 import { ceiling } from './ceiling';
 import { type LoadResult, type RequestSpec, runLoad } from './load';
@@ -34,12 +35,13 @@ async function main() {
   const external = process.env.BENCH_URL;
   const stack = external ? undefined : await startLocalStack(optionsFromEnv());
   const url = external ?? stack?.url ?? '';
+  const apiKey = stack?.apiKey ?? clientApiKey(flag('api-key', ''), url);
   const requests: RequestSpec[] = all.map((p) => ({ method: 'POST', path: '/predict', headers: { 'Content-Type': p.contentType }, body: p.bytes }));
   // Warm the path (first invocations load handler modules).
-  await runLoad({ url, connections: 2, durationS: 2, requests });
+  await runLoad({ url, connections: 2, durationS: 2, requests, apiKey });
   const rows: LoadResult[] = [];
   for (const c of connectionsList) {
-    const r = await runLoad({ url, connections: c, durationS, requests, honorRetryAfter });
+    const r = await runLoad({ url, connections: c, durationS, requests, honorRetryAfter, apiKey });
     rows.push(r);
     console.log(`  ${c} connections: ${fmt(r.okRps)} ok req/s, p99 ${fmt(r.p99)} ms, shed ${r.shed}, errors ${r.httpErrors + r.socketErrors}`);
   }

@@ -53,6 +53,8 @@ export async function runLoad(opts: {
    * Off, every shed request is re-sent at once: an adversarial flood rather than a population of clients.
    */
   honorRetryAfter?: boolean;
+  /** Sent as x-api-key on every request; defaults to API_KEY, as every client of this repo does. */
+  apiKey?: string;
 }): Promise<LoadResult> {
   const base = new URL(opts.url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.connections });
@@ -67,6 +69,7 @@ export async function runLoad(opts: {
   let n = 0;
   const started = performance.now();
   const endAt = started + opts.durationS * 1000;
+  const apiKey = opts.apiKey ?? process.env.API_KEY;
 
   const once = (spec: RequestSpec) =>
     new Promise<number>((resolve) => {
@@ -78,7 +81,7 @@ export async function runLoad(opts: {
           method: spec.method,
           path: spec.path,
           agent,
-          headers: { ...spec.headers, ...(spec.body ? { 'Content-Length': String(spec.body.length) } : {}) },
+          headers: { ...(apiKey ? { 'x-api-key': apiKey } : {}), ...spec.headers, ...(spec.body ? { 'Content-Length': String(spec.body.length) } : {}) },
           timeout: opts.timeoutMs ?? 30_000,
         },
         (res) => {

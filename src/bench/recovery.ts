@@ -1,8 +1,9 @@
 // `npm run bench:recovery`: a 10 s flood (256 connections that ignore Retry-After), then single requests for 12 s:
 // how long until latency is back to its pre-flood level.
+import { clientApiKey } from '../local/dev-key';
 import { optionsFromEnv, startLocalStack } from '../local/start';
 import { runLoad } from './load';
-import { loadPhotos } from './photos';
+import { flag, loadPhotos } from './photos';
 
 async function main() {
   const photos = loadPhotos();
@@ -10,9 +11,11 @@ async function main() {
   const probe = photos.find((p) => p.name === 'goldfish.jpg')?.bytes ?? (photos[0]?.bytes as Buffer);
   const stack = process.env.BENCH_URL ? undefined : await startLocalStack(optionsFromEnv());
   const url = process.env.BENCH_URL ?? stack?.url ?? '';
+  const apiKey = stack?.apiKey ?? clientApiKey(flag('api-key', ''), url);
+  const keyed: Record<string, string> = apiKey ? { 'x-api-key': apiKey } : {};
   const one = async (): Promise<[number, number]> => {
     const t = performance.now();
-    const r = await fetch(`${url}/predict`, { method: 'POST', headers: { 'Content-Type': 'image/jpeg' }, body: new Uint8Array(probe) });
+    const r = await fetch(`${url}/predict`, { method: 'POST', headers: { ...keyed, 'Content-Type': 'image/jpeg' }, body: new Uint8Array(probe) });
     await r.text();
     return [r.status, performance.now() - t];
   };
@@ -20,7 +23,7 @@ async function main() {
   const base: number[] = [];
   for (let i = 0; i < 20; i++) base.push((await one())[1]);
   const baseMs = median(base);
-  const flood = await runLoad({ url, connections: 256, durationS: 10, requests, honorRetryAfter: false });
+  const flood = await runLoad({ url, connections: 256, durationS: 10, requests, honorRetryAfter: false, apiKey });
   const t0 = performance.now();
   const series: Array<[number, number, number]> = [];
   while (performance.now() - t0 < 12_000) {

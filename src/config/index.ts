@@ -9,6 +9,26 @@ import path from 'node:path';
  */
 export type InferenceMode = 'inline' | 'scheduled' | 'pool';
 
+/**
+ * Who checks API keys. `keys`: the function itself, against API_KEYS, with a token bucket per key (`npm start`).
+ * `gateway`: API Gateway already did (private routes, usage plans); the function trusts its `apiKeyId` (AWS).
+ */
+export type AuthMode = 'keys' | 'gateway';
+
+/** One client of `AUTH_MODE=keys`, from an API_KEYS entry `name:key[:rps[:burst]]`. */
+export interface ApiKeyEntry {
+  /** The principal: what logs, limits and (later) job ownership name. Never the key. */
+  name: string;
+  key: string;
+  ratePerSecond: number;
+  burst: number;
+}
+
+/** A client's steady rate when its API_KEYS entry names none. */
+export const DEFAULT_CLIENT_RATE = 50;
+/** Its burst when the entry names none: twice the rate, so a client may catch up after a pause of a second or two. */
+export const defaultBurst = (ratePerSecond: number): number => Math.max(1, Math.ceil(2 * ratePerSecond));
+
 export interface Config {
   serviceName: string;
   stage: string;
@@ -44,6 +64,12 @@ export interface Config {
     maxPixels: number;
     maxBatchImages: number;
   };
+  auth: {
+    mode: AuthMode;
+    keys: ApiKeyEntry[];
+    /** Principals that may read operator routes (key names, or API Gateway key ids); `*`: every valid key. */
+    operators: string[];
+  };
   batch: {
     bucket: string;
     queueUrl: string;
@@ -74,6 +100,40 @@ function oneOf<T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: 
   const hit = allowed.find((a) => a === raw);
   if (!hit) throw new ConfigError(`${name}=${raw}: expected one of ${allowed.join(', ')}`);
   return hit;
+}
+
+const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** Printable, no separator of the list itself; at least 16 characters, as guessing must not be an option. */
+const KEY_VALUE = /^[\x21-\x2b\x2d-\x39\x3b-\x7e]{16,256}$/;
+
+/**
+ * API_KEYS: comma-separated `name:key[:rps[:burst]]`. Errors name the entry by position and name, never by its key,
+ * since the message lands in logs.
+ */
+export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
+  const entries = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const seen = new Map<string, string>();
+  return entries.map((entry, i) => {
+    const parts = entry.split(':');
+    const [name = '', key = '', rps, burst] = parts;
+    const at = `API_KEYS entry ${i + 1}`;
+    if (parts.length < 2 || parts.length > 4) throw new ConfigError(`${at}: expected name:key[:rps[:burst]]`);
+    if (!KEY_NAME.test(name)) throw new ConfigError(`${at}: the name must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    const which = `${at} ("${name}")`;
+    if (!KEY_VALUE.test(key)) throw new ConfigError(`${which}: the key must be 16 to 256 printable characters, without spaces, ':' or ','`);
+    const ratePerSecond = rps === undefined || rps === '' ? DEFAULT_CLIENT_RATE : Number(rps);
+    if (!Number.isFinite(ratePerSecond) || ratePerSecond <= 0 || ratePerSecond > 1_000_000) {
+      throw new ConfigError(`${which}: rate "${rps}" must be a positive number of requests per second, at most 1000000`);
+    }
+    const bucket = burst === undefined || burst === '' ? defaultBurst(ratePerSecond) : Number(burst);
+    if (!Number.isInteger(bucket) || bucket < 1 || bucket > 1_000_000) throw new ConfigError(`${which}: burst "${burst}" must be an integer from 1 to 1000000`);
+    for (const [seenName, seenKey] of seen) {
+      if (seenName === name) throw new ConfigError(`${which}: the name is used twice`);
+      if (seenKey === key) throw new ConfigError(`${which}: the same key as "${seenName}"`);
+    }
+    seen.set(name, key);
+    return { name, key, ratePerSecond, burst: bucket };
+  });
 }
 
 /** The project's models folder: beside the deployed code (Lambda: /var/task), in a layer, or in the checkout. */
@@ -121,13 +181,19 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
       maxPixels: int(env, 'MAX_PIXELS', 40_000_000, 1, 1_000_000_000),
       maxBatchImages: int(env, 'MAX_BATCH_IMAGES', 16, 1, 256),
     },
+    auth: {
+      mode: oneOf(env, 'AUTH_MODE', ['keys', 'gateway'] as const, 'keys'),
+      keys: parseApiKeys(env.API_KEYS),
+      // None by default: an operator reads /metrics and every owner-less job. `npm start` names '*' (serverless.yml).
+      operators: (env.OPERATOR_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    },
     batch: {
       bucket: env.BUCKET_NAME || 'image-classifier-local',
       queueUrl: env.QUEUE_URL || 'http://127.0.0.1:9324/000000000000/infer-queue',
       dlqUrl: env.DLQ_URL || 'http://127.0.0.1:9324/000000000000/infer-dlq',
       uploadPrefix: 'uploads/',
       resultsPrefix: 'results/',
-      presignExpiresSeconds: int(env, 'PRESIGN_EXPIRES_SECONDS', 3600, 60, 7 * 24 * 3600),
+      presignExpiresSeconds: int(env, 'PRESIGN_EXPIRES_SECONDS', 900, 60, 7 * 24 * 3600),
       maxPresignedUrls: int(env, 'MAX_PRESIGNED_URLS', 1000, 1, 10_000),
       s3Endpoint: env.S3_ENDPOINT || undefined,
       sqsEndpoint: env.SQS_ENDPOINT || undefined,

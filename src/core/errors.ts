@@ -43,10 +43,31 @@ export class InvalidImageError extends AppError {
   }
 }
 
+/** 401: no API key, or one this service does not know. */
+export class UnauthorizedError extends AppError {
+  constructor(message: string) {
+    super('UNAUTHORIZED', 401, message);
+  }
+}
+
+/** 403: a known client asking for what its key does not allow (an operator route). */
+export class ForbiddenError extends AppError {
+  constructor(message: string) {
+    super('FORBIDDEN', 403, message);
+  }
+}
+
 /** 404: unknown model, job or route. */
 export class NotFoundError extends AppError {
   constructor(code: 'MODEL_NOT_FOUND' | 'JOB_NOT_FOUND' | 'NOT_FOUND', message: string) {
     super(code, 404, message);
+  }
+}
+
+/** 404: an image a batch job counts (uploaded, or listed by a manifest) is not in the bucket. */
+export class ObjectNotFoundError extends AppError {
+  constructor(message: string) {
+    super('OBJECT_NOT_FOUND', 404, message);
   }
 }
 
@@ -78,10 +99,44 @@ export class InvalidArchiveError extends AppError {
   }
 }
 
+/**
+ * 422: one entry of a readable zip cannot be extracted (an unsafe or over-long name, a compression ratio or method we
+ * refuse, bytes that belie its header); the other entries are extracted all the same.
+ */
+export class InvalidArchiveEntryError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('INVALID_ARCHIVE_ENTRY', 422, message, options);
+  }
+}
+
 /** 422: an uploaded manifest cannot be parsed into a list of keys. */
 export class InvalidManifestError extends AppError {
   constructor(message: string, options?: AppErrorOptions) {
     super('INVALID_MANIFEST', 422, message, options);
+  }
+}
+
+/** 422: one line of a readable manifest names no usable key (not JSON, no key, over 1,024 bytes, a `.`/`..` segment). */
+export class InvalidManifestLineError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('INVALID_MANIFEST_LINE', 422, message, options);
+  }
+}
+
+/** 403: a manifest names a key outside its own job's prefix, which is never read. */
+export class KeyOutsideJobError extends AppError {
+  constructor(message: string) {
+    super('KEY_OUTSIDE_JOB', 403, message);
+  }
+}
+
+/**
+ * 409: the job exists but its record (`jobs/<id>/job.json`) is not one this service wrote, e.g. overwritten by
+ * hand. Retrying cannot help until it is repaired or the job re-created, so it is no 5xx.
+ */
+export class JobUnreadableError extends AppError {
+  constructor(jobId: string, reason: string) {
+    super('JOB_UNREADABLE', 409, `the record of job "${jobId}" is unreadable (${reason})`);
   }
 }
 

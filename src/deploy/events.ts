@@ -15,7 +15,15 @@ export interface HttpRequest {
   query?: Record<string, string>;
   headers?: Record<string, string>;
   body?: Uint8Array | string;
+  /**
+   * The id of the key API Gateway accepted on a private route (every route but /health): a sample id unless given;
+   * null for a request that carried none.
+   */
+  apiKeyId?: string | null;
 }
+
+/** A key id as API Gateway shows them, for requests the sandbox sends through a private route. */
+export const SAMPLE_API_KEY_ID = 'sandboxkey01';
 
 /** A REST API proxy event. */
 export function apiEvent(req: HttpRequest): APIGatewayProxyEvent {
@@ -25,6 +33,7 @@ export function apiEvent(req: HttpRequest): APIGatewayProxyEvent {
   const raw = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body, 'utf8') : Buffer.from(req.body);
   const path = req.path ?? req.resource;
   const requestId = randomUUID();
+  const apiKeyId = req.apiKeyId === undefined ? (req.resource === '/health' ? null : SAMPLE_API_KEY_ID) : req.apiKeyId;
   return {
     resource: req.resource,
     path,
@@ -46,8 +55,9 @@ export function apiEvent(req: HttpRequest): APIGatewayProxyEvent {
       identity: {
         accessKey: null,
         accountId: null,
-        apiKey: null,
-        apiKeyId: null,
+        // API Gateway passes the key itself too; nothing of ours reads it.
+        apiKey: apiKeyId ? 'sandbox-key-value-not-read' : null,
+        apiKeyId,
         caller: null,
         clientCert: null,
         cognitoAuthenticationProvider: null,

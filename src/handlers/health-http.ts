@@ -50,4 +50,5 @@ export const handler = httpHandler(async () => {
       engine: engine.stats(),
     },
   };
-});
+  // Load balancers and `npm start`'s readiness wait call it without a key.
+}, { access: 'public' });

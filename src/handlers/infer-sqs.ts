@@ -1,7 +1,7 @@
 // Trigger: SQS (infer queue) — classifies a micro-batch of queued images; failed items go back via ReportBatchItemFailures.
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { processItems } from '../core/batch';
+import { type ItemOutcome, processItems } from '../core/batch';
 import type { WorkItem } from '../core/jobs';
 import { getClassifier } from './deps/classifier';
 import { jobLimits, objectStore } from './deps/storage';
@@ -13,10 +13,14 @@ const processor = new BatchProcessor(EventType.SQS);
 // Built at init (Lambda's init phase runs with the full CPU, before any request waits): catalog, hashes, sessions warming.
 const deps = { ...getClassifier(), store: objectStore(), limits: jobLimits() };
 
+const isText = (v: unknown): v is string => typeof v === 'string' && v !== '';
+
 const parse = (record: SQSRecord): WorkItem | Error => {
   try {
     const item = JSON.parse(record.body) as WorkItem;
-    if (item?.v !== 1 || !item.jobId || !item.key || !item.itemId) return new Error('not a work item');
+    const shaped =
+      item?.v === 1 && isText(item.jobId) && isText(item.itemId) && isText(item.bucket) && isText(item.key) && typeof item.etag === 'string' && isText(item.model) && Number.isInteger(item.topK);
+    if (!shaped) return new Error('not a work item');
     // A redelivery may follow an attempt that stored a result before failing: only a first delivery stays fresh.
     return { ...item, fresh: item.fresh === true && record.attributes.ApproximateReceiveCount === '1' };
   } catch (err: unknown) {
@@ -29,12 +33,16 @@ export const handler = eventHandler(async (event: SQSEvent, context) => {
   const parsed = event.Records.map(parse);
   const items = parsed.filter((p): p is WorkItem => !(p instanceof Error));
   // The whole micro-batch is classified in one go; the processor then settles each message on its own.
-  const failures = await processItems(deps, items);
-  metrics.addMetric('BatchImagesProcessed', MetricUnit.Count, failures.filter((f) => f === undefined).length);
-  metrics.addMetric('BatchImagesRetried', MetricUnit.Count, failures.filter((f) => f !== undefined).length);
-  const outcome = new Map<string, Error | undefined>();
+  const outcomes = await processItems(deps, items);
+  metrics.addMetric('BatchImagesProcessed', MetricUnit.Count, outcomes.filter((o) => o === undefined).length);
+  metrics.addMetric('BatchImagesRetried', MetricUnit.Count, outcomes.filter((o) => o instanceof Error).length);
+  metrics.addMetric('BatchItemsDropped', MetricUnit.Count, outcomes.filter((o) => o !== undefined && !(o instanceof Error)).length);
+  const outcome = new Map<string, ItemOutcome>();
   items.forEach((item, i) => {
-    outcome.set(item.itemId, failures[i]);
+    const o = outcomes[i];
+    // Settled, not retried: a forged or stale message would fail the same way every time.
+    if (o !== undefined && !(o instanceof Error)) logger.warn('work item dropped', { jobId: item.jobId, key: item.key, reason: o.dropped });
+    outcome.set(item.itemId, o);
   });
   return processPartialResponse(
     event,
@@ -43,7 +51,7 @@ export const handler = eventHandler(async (event: SQSEvent, context) => {
       // A malformed message fails every time and so ends in the DLQ after maxReceiveCount, for an operator to see.
       if (p instanceof Error) throw p;
       const err = outcome.get(p.itemId);
-      if (err) {
+      if (err instanceof Error) {
         logger.warn('item will be retried', { key: p.key, error: err.message });
         throw err;
       }

@@ -1,6 +1,6 @@
 // Trigger: S3 ObjectCreated under uploads/ — registers and queues each uploaded image (zips and manifests fan out).
 import type { S3Event } from 'aws-lambda';
-import { unzip } from '../adapters/zip';
+import { listZip } from '../adapters/zip';
 import { type IngestDeps, ingestUpload } from '../core/batch';
 import { decodeEventKey } from '../core/jobs';
 import { config } from '../config';
@@ -12,12 +12,21 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metrics } from './middleware/observability';
 
 // Built at init: the S3 and SQS clients, the manifests, and the jobs this container has read.
-const maxEntryBytes = config().limits.maxImageBytes;
+const { limits, ingest } = config();
+const zipLimits = {
+  maxEntries: ingest.maxZipEntries,
+  maxTotalBytes: ingest.maxZipTotalBytes,
+  // An entry is an image: the image limit is its limit too.
+  maxEntryBytes: limits.maxImageBytes,
+  maxRatio: ingest.maxZipRatio,
+  ratioMinBytes: ingest.zipRatioMinBytes,
+};
 const deps: IngestDeps = {
   store: objectStore(),
   catalog: modelCatalog(),
   queue: workQueue(),
-  unzip: (zip) => unzip(zip, maxEntryBytes),
+  unzip: (zip) => listZip(zip, zipLimits),
+  ingestLimits: { maxZipBytes: ingest.maxZipBytes, maxManifestBytes: ingest.maxManifestBytes, maxManifestLines: ingest.maxManifestLines },
   jobs: new Map(),
 };
 

@@ -1,24 +1,22 @@
-// Trigger: API Gateway, POST /jobs — a batch job and presigned PUT URLs for its images.
+// Trigger: API Gateway, POST /jobs — a batch job owned by the caller, and a presigned POST form per upload.
 import { createJob } from '../core/batch';
-import { BadRequestError } from '../core/errors';
+import { config } from '../config';
 import { modelCatalog } from './deps/catalog';
 import { jobLimits, objectStore } from './deps/storage';
-import { httpHandler } from './middleware/http';
+import { httpHandler, requirePrincipal } from './middleware/http';
+import { readJsonObject } from './middleware/http-input';
 
-// Built at init: the S3 client and the manifests.
-const deps = { store: objectStore(), catalog: modelCatalog(), limits: jobLimits() };
+// Built at init: the S3 client and the manifests. The forms bound zips and manifests as ingest will.
+const { ingest } = config();
+const deps = { store: objectStore(), catalog: modelCatalog(), limits: jobLimits(), ingestLimits: { maxZipBytes: ingest.maxZipBytes, maxManifestBytes: ingest.maxManifestBytes } };
+
+// Room for the most names a job takes (MAX_PRESIGNED_URLS, 1,000 by default) at 255 bytes each, escaped.
+const MAX_JOB_REQUEST_BYTES = 1024 * 1024;
 
 export const handler = httpHandler(async (event) => {
-  let input: Record<string, unknown> = {};
-  if (event.body) {
-    try {
-      const raw = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-      input = JSON.parse(raw) as Record<string, unknown>;
-    } catch (err: unknown) {
-      throw new BadRequestError('the body must be JSON like {"count": 20, "model": "mobilenetv2-int8"}', { cause: err });
-    }
-  }
-  const created = await createJob(deps, input);
+  const who = requirePrincipal(event);
+  const input = readJsonObject(event, MAX_JOB_REQUEST_BYTES, '{"count": 20, "model": "mobilenetv2-int8"}');
+  const created = await createJob(deps, who, input);
   return {
     statusCode: 201,
     headers: { Location: `/jobs/${created.job.jobId}` },

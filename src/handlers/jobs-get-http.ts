@@ -1,17 +1,18 @@
-// Trigger: API Gateway, GET /jobs/{jobId} — status, counts and, once finished, links to the results.
+// Trigger: API Gateway, GET /jobs/{jobId} — status, counts and, once finished, links to the results; its owner's only.
 import { assembleResults, jobReport } from '../core/batch';
 import { BadRequestError } from '../core/errors';
 import { isValidJobId } from '../core/jobs';
 import { jobLimits, objectStore } from './deps/storage';
-import { httpHandler } from './middleware/http';
+import { httpHandler, requirePrincipal } from './middleware/http';
 
 // Built at init: one S3 client per container.
 const deps = { store: objectStore(), limits: jobLimits() };
 
 export const handler = httpHandler(async (event) => {
+  const who = requirePrincipal(event);
   const jobId = event.pathParameters?.jobId ?? '';
   if (!isValidJobId(jobId)) throw new BadRequestError('malformed job id');
-  const report = await jobReport(deps, jobId);
+  const report = await jobReport(deps, jobId, who);
   const finished = report.status === 'done' || report.status === 'failed';
   return {
     body: {

@@ -3,19 +3,20 @@ import { jobReport, jobResultsPage, parsePageLimit, RESULTS_PAGE } from '../core
 import { BadRequestError } from '../core/errors';
 import { isValidJobId } from '../core/jobs';
 import { jobLimits, objectStore } from './deps/storage';
-import { httpHandler } from './middleware/http';
+import { httpHandler, requirePrincipal } from './middleware/http';
 
 // Built at init: one S3 client per container.
 const deps = { store: objectStore(), limits: jobLimits() };
 
 export const handler = httpHandler(async (event) => {
+  const who = requirePrincipal(event);
   const jobId = event.pathParameters?.jobId ?? '';
   if (!isValidJobId(jobId)) throw new BadRequestError('malformed job id');
   const query = event.queryStringParameters ?? {};
   const format = query.format ?? 'jsonl';
   if (format !== 'jsonl' && format !== 'csv') throw new BadRequestError('format must be jsonl or csv');
   const limit = parsePageLimit(query.limit);
-  const report = await jobReport(deps, jobId);
+  const report = await jobReport(deps, jobId, who);
   const page = await jobResultsPage(deps, jobId, { after: query.after, limit, maxBytes: RESULTS_PAGE.maxBytes, format });
   const headers: Record<string, string> = {
     'Content-Type': format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson',

@@ -10,9 +10,9 @@ import { DEFAULT_THRESHOLDS, type Thresholds } from './verdict';
 
 const USAGE = `usage:
   npm run load -- <scenario> [--users N] [--duration S] [--spawn-rate R] [--mix default|predict|light|heavy|uploader]
-                  [--think-scale F] [--model NAME] [--uploaders auto|on|off] [--target URL] [threshold flags]
+                  [--think-scale F] [--model NAME] [--uploaders auto|on|off] [--target URL] [--api-key KEY] [threshold flags]
   npm run load:report [-- <run dirs...>] [threshold flags]
-  npm run load:sweep [-- --steps 1,2,4,8 --step-duration 20 --mix predict --think-scale 1]
+  npm run load:sweep [-- --steps 1,2,4,8 --step-duration 20 --mix predict --think-scale 1 --api-key KEY]
 threshold flags: --p50 MS --p95 MS --p99 MS --errors PERCENT   (defaults 200, 500, 1000, 0.1)`;
 
 const options = {
@@ -24,6 +24,7 @@ const options = {
   model: { type: 'string' },
   uploaders: { type: 'string' },
   target: { type: 'string' },
+  'api-key': { type: 'string' },
   steps: { type: 'string' },
   'step-duration': { type: 'string' },
   p50: { type: 'string' },
@@ -83,6 +84,7 @@ export async function main(argv: string[]): Promise<number> {
         ...(values.mix ? { mix: values.mix } : {}),
         ...(values.model ? { model: values.model } : {}),
         ...(values.target ? { target: values.target } : {}),
+        ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
         ...(up ? { uploaders: up } : {}),
       });
       // Artillery's own exit code carries the `ensure` checks (the smoke profile's zero-failure rule).
@@ -120,6 +122,7 @@ export async function main(argv: string[]): Promise<number> {
         ...(values.mix ? { mix: values.mix } : {}),
         ...(values.model ? { model: values.model } : {}),
         ...(values.target ? { target: values.target } : {}),
+        ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
         ...(up ? { uploaders: up } : {}),
       });
       console.log(`sweep: ${path.join(r.dir, 'sweep.html')}`);

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { clientApiKey } from '../local/dev-key';
 import { artilleryDir, imagesDir, projectRoot, reportsDir } from './paths';
 import { type Cohort, loadProfiles, peakUsers, phasesFor, planDuration, planFor, type Profile, type ProfileOverrides } from './profiles';
 import { type RunMeta, type RunReport, writeRunReport } from './report';
@@ -20,6 +21,8 @@ export interface TrafficOptions {
   uploaders?: UploadersMode;
   /** Parent folder for the run directory; defaults to reports/ (LOAD_REPORTS_DIR). */
   outDir?: string;
+  /** Every virtual user's key: else API_KEY, else the key of the stack this run started, else the development key. */
+  apiKey?: string;
 }
 
 export interface RunOptions extends ProfileOverrides, TrafficOptions {
@@ -72,23 +75,23 @@ async function status(url: string, init: RequestInit = {}): Promise<number> {
 export const isUp = async (target: string): Promise<boolean> => (await status(`${target}/health`)) === 200;
 
 /** Whether the batch-jobs API exists: a deliberately invalid POST /jobs answers 4xx if it does, 404 if not. */
-export async function probeJobs(target: string): Promise<{ on: boolean; reason: string }> {
-  const code = await status(`${target}/jobs`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'probe' });
+export async function probeJobs(target: string, apiKey?: string): Promise<{ on: boolean; reason: string }> {
+  const code = await status(`${target}/jobs`, { method: 'POST', headers: { 'content-type': 'text/plain', ...(apiKey ? { 'x-api-key': apiKey } : {}) }, body: 'probe' });
   if (code === 404 || code === 405) return { on: false, reason: `POST /jobs answered ${code}` };
   if (code === 0) return { on: false, reason: 'POST /jobs did not answer' };
   return { on: true, reason: `POST /jobs answered ${code}` };
 }
 
-export async function resolveUploaders(mode: UploadersMode, target: string): Promise<{ on: boolean; reason: string }> {
+export async function resolveUploaders(mode: UploadersMode, target: string, apiKey?: string): Promise<{ on: boolean; reason: string }> {
   const env = process.env.LOAD_BATCH_UPLOADERS;
   const m = mode !== 'auto' ? mode : env === 'on' || env === 'off' ? env : 'auto';
   if (m === 'on') return { on: true, reason: 'forced on' };
   if (m === 'off') return { on: false, reason: 'disabled' };
-  return probeJobs(target);
+  return probeJobs(target, apiKey);
 }
 
 /** Starts the local stack on the target's port unless something already answers there. */
-export async function ensureStack(target: string, allowStart: boolean): Promise<{ stop(): Promise<void> } | null> {
+export async function ensureStack(target: string, allowStart: boolean): Promise<{ apiKey: string; stop(): Promise<void> } | null> {
   if (await isUp(target)) return null;
   if (!allowStart) throw new Error(`nothing answers on ${target}/health`);
   const url = assertLoopback(target);
@@ -152,7 +155,8 @@ export async function runScenario(o: RunOptions): Promise<RunResult> {
 
   const stack = await ensureStack(target, o.startStack ?? true);
   try {
-    const uploaders = await resolveUploaders(o.uploaders ?? 'auto', target);
+    const apiKey = o.apiKey ?? (process.env.API_KEY || stack?.apiKey || clientApiKey(undefined, target));
+    const uploaders = await resolveUploaders(o.uploaders ?? 'auto', target, apiKey);
     const started = new Date();
     const dir = path.join(o.outDir ?? reportsDir(), o.runName ?? `${stamp(started)}-${o.scenario}`);
     mkdirSync(path.join(dir, 'samples'), { recursive: true });
@@ -190,6 +194,7 @@ export async function runScenario(o: RunOptions): Promise<RunResult> {
         LOAD_BATCH_UPLOADERS: uploaders.on ? 'on' : 'off',
         LOAD_MODEL: o.model ?? '',
         TEST_IMAGES_DIR: imagesDir(),
+        API_KEY: apiKey ?? '',
       },
     });
     meta.endedAt = new Date().toISOString();

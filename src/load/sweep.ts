@@ -67,6 +67,7 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepResult> {
         mix,
         thinkScale,
         ...(o.model ? { model: o.model } : {}),
+        ...((o.apiKey ?? stack?.apiKey) ? { apiKey: o.apiKey ?? stack?.apiKey } : {}),
         uploaders: o.uploaders ?? 'off',
         outDir: dir,
         runName: `step-${String(users).padStart(4, '0')}u`,

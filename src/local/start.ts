@@ -8,6 +8,8 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Context } from 'aws-lambda';
 import { FsModelCatalog, ModelLoadError } from '../adapters/fs-model-catalog';
 import { config } from '../config';
+import { localCredentials } from '../handlers/deps/local-credentials';
+import { type LocalKeys, localApiKeys } from './dev-key';
 import { startS3Server } from './s3/server';
 import { startSqsEventSource } from './sqs/event-source';
 import { queueArn, startSqsServer } from './sqs/server';
@@ -36,6 +38,9 @@ const WORKER = { batchSize: 10, batchingWindowSeconds: 1, maxConcurrency: 4 };
 
 export interface LocalStack {
   url: string;
+  /** A key the API accepts (the development key unless API_KEYS is set), for the repo's own clients. */
+  apiKey: string;
+  keys: LocalKeys;
   /** The work queue's event source mapping, as `aws lambda update-event-source-mapping --[no-]enabled` toggles it. */
   workers: { enable(): void; disable(): Promise<void> };
   stop(): Promise<void>;
@@ -95,7 +100,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   // Fail here, with the fix in the message, rather than on the first request.
   new FsModelCatalog({ dir: config().modelsDir, defaultModel: config().defaultModel, only: config().models }).verifyFiles();
   const bucket = config().batch.bucket;
+  const { credentials } = localCredentials();
   for (const d of ['sqs', 's3']) mkdirSync(path.join(options.dataDir, d), { recursive: true });
+  const keys = localApiKeys(options.dataDir);
 
   const sqs = await startSqsServer({
     port: options.sqsPort,
@@ -117,6 +124,9 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     buckets: [bucket],
     // serverless.yml's `rules: - prefix: uploads/`
     notificationFilter: { prefix: 'uploads/' },
+    // The key the functions sign with: every request must be signed, as S3 requires, so a missing or broken
+    // signature fails here as it would in AWS.
+    credentials,
   });
 
   const endpoints = {
@@ -126,7 +136,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     DLQ_URL: sqs.queueUrl(DLQ),
     BUCKET_NAME: bucket,
   };
-  const hook = path.join(root, 'src', 'local', 'offline', 'register-binary-media-types.mjs');
+  const hook = path.join(root, 'src', 'local', 'offline', 'register-offline-hooks.mjs');
   const url = `http://127.0.0.1:${options.httpPort}`;
   let stopping = false;
   let child: ChildProcess;
@@ -150,14 +160,15 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
         env: {
           ...process.env,
           ...endpoints,
+          API_KEYS: keys.apiKeys,
           NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${hook}`.trim(),
           SLS_LOG_LEVEL: process.env.SLS_LOG_LEVEL || (options.verbose ? 'notice' : 'warning'),
           SLS_TELEMETRY_DISABLED: '1',
           POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED || 'true',
           POWERTOOLS_TRACE_ENABLED: process.env.POWERTOOLS_TRACE_ENABLED || 'false',
           POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL || 'WARN',
-          AWS_ACCESS_KEY_ID: process.env.AWS_ACCESS_KEY_ID || 'local',
-          AWS_SECRET_ACCESS_KEY: process.env.AWS_SECRET_ACCESS_KEY || 'local',
+          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
           AWS_REGION: process.env.AWS_REGION || 'us-east-1',
         },
       },
@@ -177,7 +188,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   const sqsClient = new SQSClient({
     endpoint: sqs.url,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    credentials,
   });
   const invokeInfer = lambdaInvoker(options.lambdaPort, 'inferSqs');
   const invokeIngest = lambdaInvoker(options.lambdaPort, 'ingest');
@@ -232,7 +243,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     await running?.stop();
   };
   enable();
-  return { url, workers: { enable, disable }, stop };
+  return { url, apiKey: keys.apiKey, keys, workers: { enable, disable }, stop };
 }
 
 if (require.main === module) {
@@ -240,6 +251,12 @@ if (require.main === module) {
   startLocalStack(options).then(
     (stack) => {
       console.log(`\nimage-classifier is up: ${stack.url}  (POST /predict, POST /predict/batch, GET /health, /models, /metrics)`);
+      if (stack.keys.devKeyFile) {
+        console.log(`API key (${stack.keys.created ? 'new' : 'kept'} in ${stack.keys.devKeyFile}; set API_KEYS for others): ${stack.apiKey}`);
+        console.log(`  curl -H 'x-api-key: ${stack.apiKey}' -H 'Content-Type: image/jpeg' --data-binary @cat.jpg ${stack.url}/predict`);
+      } else {
+        console.log(`API keys: the ${stack.keys.apiKeys.split(',').length} client(s) of API_KEYS`);
+      }
       const shutdown = () => {
         void stack.stop().then(() => process.exit(0));
       };

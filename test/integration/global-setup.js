@@ -1,5 +1,6 @@
 // Starts one real local stack (serverless-offline + local S3 + local SQS) for the whole integration suite,
 // on free ports of its own so a developer's `npm start` can keep running. `npm test` builds dist/ first.
+const { randomBytes } = require('node:crypto');
 const { mkdtempSync } = require('node:fs');
 const os = require('node:os');
 const net = require('node:net');
@@ -16,9 +17,19 @@ const freePort = () =>
     });
   });
 
+const newKey = () => randomBytes(24).toString('base64url');
+
 module.exports = async () => {
-  if (process.env.API_URL) return; // an already running stack was named
+  if (process.env.API_URL) return; // an already running stack was named (and API_KEY a key it accepts)
+  // The suite's own client, unthrottled in effect so the overload and load tests meet admission control, not its
+  // limiter, and the operator; a second client on the default limits; a third held to 2 requests/s, burst 4.
+  const keys = { suite: newKey(), other: newKey(), noisy: newKey() };
   Object.assign(process.env, {
+    API_KEYS: `suite:${keys.suite}:100000:100000,other:${keys.other},noisy:${keys.noisy}:2:4`,
+    OPERATOR_KEYS: 'suite',
+    API_KEY: keys.suite,
+    API_KEY_OTHER: keys.other,
+    API_KEY_NOISY: keys.noisy,
     HTTP_PORT: await freePort(),
     LAMBDA_PORT: await freePort(),
     S3_PORT: await freePort(),

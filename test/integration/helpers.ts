@@ -16,8 +16,21 @@ export interface Json {
   body: Record<string, unknown> & { [k: string]: any };
 }
 
+/**
+ * The credential of the suite's own client (API_KEY, set by the global setup), for requests that do not go through
+ * {@link call}.
+ */
+export const authHeaders = (): Record<string, string> => (process.env.API_KEY ? { 'x-api-key': process.env.API_KEY } : {});
+
+/** The keys of the global setup's other clients: `other` on the default limits, `noisy` held to 2 requests/s. */
+export function keyOf(client: 'other' | 'noisy'): string {
+  const key = process.env[client === 'other' ? 'API_KEY_OTHER' : 'API_KEY_NOISY'];
+  if (!key) throw new Error(`no key for client "${client}": the integration global setup makes them`);
+  return key;
+}
+
 export async function call(method: string, path: string, init: { body?: RequestInit['body']; headers?: Record<string, string> } = {}): Promise<Json> {
-  const res = await fetch(`${API()}${path}`, { method, ...init });
+  const res = await fetch(`${API()}${path}`, { method, ...init, headers: { ...authHeaders(), ...init.headers } });
   const text = await res.text();
   let body: Json['body'];
   try {

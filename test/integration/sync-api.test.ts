@@ -175,6 +175,17 @@ describe('operator routes', () => {
 });
 
 describe('hostile input', () => {
+  const expectRefused = (res: { status: number; body: Record<string, unknown> }, status: number, code: string, message?: RegExp) => {
+    expect({ status: res.status, code: res.body.code }).toEqual({ status, code });
+    if (message) expect(String(res.body.message)).toMatch(message);
+  };
+  /** A multipart body by hand, to control what FormData would not let us (order, case, field counts). */
+  const rawForm = (parts: string[], boundary = 'B') => Buffer.from(`${parts.map((p) => `--${boundary}\r\n${p}\r\n`).join('')}--${boundary}--\r\n`, 'latin1');
+  const filePart = (name: string, data: Buffer) => `Content-Disposition: form-data; name="${name}"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n${data.toString('latin1')}`;
+  const fieldPart = (name: string, value: string) => `Content-Disposition: form-data; name="${name}"\r\n\r\n${value}`;
+  const sendForm = (body: Buffer, contentType = 'multipart/form-data; boundary=B') =>
+    call('POST', '/predict', { body: new Uint8Array(body), headers: { 'Content-Type': contentType } });
+
   it('a multipart body cut off before its closing boundary costs its own request, not the service', async () => {
     const truncated = '--B\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\nabc';
     for (let i = 0; i < 3; i++) {
@@ -185,5 +196,113 @@ describe('hostile input', () => {
     const health = await call('GET', '/health');
     expect(health.status).toBe(200);
     expect(health.body.uptimeSeconds).toBeGreaterThanOrEqual(1);
+  });
+
+  it('deeply nested JSON is refused with 400 and is not parsed on the HTTP thread first', async () => {
+    // Prepare
+    const nested = '['.repeat(4_000_000);
+    const timed = async (body: string, type: string) => {
+      const started = performance.now();
+      const res = await call('POST', '/predict', { body, headers: { 'Content-Type': type } });
+      return { res, ms: performance.now() - started };
+    };
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+    // Act: the same bytes as text/plain (refused 415 unread) are the cost of receiving them at all.
+    const json: number[] = [];
+    const plain: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const j = await timed(nested, 'application/json');
+      expectRefused(j.res, 400, 'BAD_REQUEST', /nested deeper than 32 levels/);
+      json.push(j.ms);
+      const p = await timed(nested, 'text/plain');
+      expect(p.res.status).toBe(415);
+      plain.push(p.ms);
+    }
+    const tooBig = await call('POST', '/predict', { body: '['.repeat(5_000_000), headers: { 'Content-Type': 'application/json' } });
+    // Assess: serverless-offline's JSON.parse of the 4 MB, then ours, added about 0.5 s per request on this machine.
+    expect(median(json) - median(plain)).toBeLessThan(200);
+    expectRefused(tooBig, 413, 'PAYLOAD_TOO_LARGE');
+  });
+
+  it('matches media types case-insensitively: IMAGE/JPEG and Multipart/Form-Data arrive intact', async () => {
+    // Prepare
+    const bytes = photo('goldfish.jpg');
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    // Act
+    const raw = await call('POST', '/predict', { body: new Uint8Array(bytes), headers: { 'Content-Type': 'IMAGE/JPEG' } });
+    const form = await sendForm(rawForm([filePart('file', bytes), fieldPart('topK', '2')], 'XyZ'), 'Multipart/Form-Data; boundary=XyZ');
+    // Assess
+    expect({ status: raw.status, sha256: raw.body.image?.sha256 }).toEqual({ status: 200, sha256 });
+    expect({ status: form.status, sha256: form.body.image?.sha256, k: form.body.predictions?.length }).toEqual({ status: 200, sha256, k: 2 });
+  });
+
+  it('refuses a truncated JPEG that still ends with FFD9, and a tiny one claiming 6000×6000 (400 INVALID_IMAGE)', async () => {
+    // Prepare: cut out the middle of a real photo; shrink one to 8×8 and rewrite its SOF0 to say 6000×6000.
+    const jpeg = photo('rocket.jpg');
+    const cut = Buffer.concat([jpeg.subarray(0, Math.floor(jpeg.length * 0.4)), jpeg.subarray(Math.floor(jpeg.length * 0.8))]);
+    const liar = await sharp(jpeg).resize(8, 8).jpeg({ quality: 50 }).toBuffer();
+    const sof = liar.indexOf(Buffer.from([0xff, 0xc0]));
+    liar.writeUInt16BE(6000, sof + 5);
+    liar.writeUInt16BE(6000, sof + 7);
+    // Act
+    const results = [];
+    for (const body of [cut, liar]) results.push(await call('POST', '/predict', { body: new Uint8Array(body), headers: { 'Content-Type': 'image/jpeg' } }));
+    // Assess
+    expect(cut.subarray(-2)).toEqual(Buffer.from([0xff, 0xd9]));
+    expect((await sharp(liar).metadata()).width).toBe(6000);
+    for (const res of results) expectRefused(res, 400, 'INVALID_IMAGE');
+  });
+
+  it('refuses form fields instead of dropping them: a late topK, 10,000 fields, unknown fields, the wrong file field', async () => {
+    // Prepare
+    const img = filePart('file', photo('goldfish.jpg'));
+    const many = rawForm([img, ...Array.from({ length: 10_000 }, (_, i) => fieldPart(`f${i}`, 'x'))]);
+    // Act
+    const late = await sendForm(rawForm([img, fieldPart('model', DEFAULT), fieldPart('topK', '1'), fieldPart('topK', '3')]));
+    const started = performance.now();
+    const flood = await sendForm(many);
+    const floodMs = performance.now() - started;
+    const unknown = await sendForm(rawForm([img, fieldPart('top_k', '3')]));
+    const long = await sendForm(rawForm([img, fieldPart('model', 'm'.repeat(2000))]));
+    const misnamed = await sendForm(rawForm([filePart('image', photo('goldfish.jpg'))]));
+    // Assess
+    expectRefused(late, 400, 'BAD_REQUEST', /at most 2 form fields|more than once/);
+    expectRefused(flood, 400, 'BAD_REQUEST', /unknown form field "f0"/);
+    expect(floodMs).toBeLessThan(1000);
+    expectRefused(unknown, 400, 'BAD_REQUEST', /unknown form field "top_k"/);
+    expectRefused(long, 400, 'BAD_REQUEST', /over the limit of 1024 bytes/);
+    expectRefused(misnamed, 400, 'BAD_REQUEST', /form field "file"/);
+  });
+
+  it('never allows credentials or echoes a foreign Origin, on preflights or responses', async () => {
+    // Prepare
+    const origin = { Origin: 'https://evil.example' };
+    // Act
+    const preflight = await call('OPTIONS', '/predict', {
+      headers: { ...origin, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,x-api-key' },
+    });
+    const health = await call('GET', '/health', { headers: origin });
+    const refused = await call('POST', '/predict', { body: 'x', headers: { ...origin, 'Content-Type': 'text/plain' } });
+    // Assess
+    expect(preflight.status).toBe(200);
+    expect(preflight.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(health.status).toBe(200);
+    expect(refused.status).toBe(415);
+    for (const res of [preflight, health, refused]) {
+      expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+      expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    }
+  });
+
+  it("the stack's local S3 refuses unsigned requests, as S3 does", async () => {
+    // Act
+    const s3 = `http://127.0.0.1:${process.env.S3_PORT}/image-classifier-local`;
+    const put = await fetch(`${s3}/uploads/anonymous/a.jpg`, { method: 'PUT', body: 'x' });
+    const list = await fetch(`${s3}?list-type=2`);
+    // Assess
+    for (const res of [put, list]) {
+      expect(res.status).toBe(403);
+      expect(await res.text()).toContain('<Code>AccessDenied</Code>');
+    }
   });
 });

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { unzipSync } from 'fflate';
 import { EXPECTED_TOP5 } from '../../src/bench/reference-top5';
+import { postUpload, type UploadForm } from '../../src/cli/upload';
 import { parseConfig } from '../../src/config';
 import { apiEvent, type HttpRequest, multipartBody, s3Event, sqsEvent } from '../../src/deploy/events';
 import { ROLE_CREDENTIALS, type SandboxAws, startSandboxAws } from '../../src/deploy/sandbox-aws';
@@ -140,6 +141,17 @@ describe('API Gateway events', () => {
     expect(metrics.body).toMatch(/# TYPE http_requests_total counter/);
   });
 
+  it("trusts API Gateway's key check, and refuses a keyed route reached without a key id all the same", async () => {
+    const keyless = await http('models', { method: 'GET', resource: '/models', apiKeyId: null });
+    expect(keyless.status).toBe(401);
+    expect(keyless.body).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(keyless.headers['WWW-Authenticate']).toMatch(/^ApiKey /);
+    // The limits are the usage plan's, applied by API Gateway: the function states none.
+    const keyed = await http('models', { method: 'GET', resource: '/models' });
+    expect(keyed.status).toBe(200);
+    expect(keyed.headers.RateLimit).toBeUndefined();
+  });
+
   it('answers errors as JSON with the code, never a runtime error', async () => {
     const res = await http('predict', { method: 'POST', resource: '/predict', headers: { 'Content-Type': 'text/plain' }, body: 'hello' });
     expect(res.status).toBe(415);
@@ -160,16 +172,16 @@ describe('API Gateway events', () => {
 });
 
 describe('the batch path, event by event', () => {
-  it('POST /jobs → presigned PUTs → S3 event → ingest → SQS batch → inferSqs → GET /jobs/{id} done with results', async () => {
+  it('POST /jobs → presigned POST forms → S3 event → ingest → SQS batch → inferSqs → GET /jobs/{id} done with results', async () => {
     const names = ['chelsea.png', 'goldfish.jpg', 'rocket.jpg'];
     const created = await http('createJob', { method: 'POST', resource: '/jobs', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ names }) });
     expect(created.status).toBe(201);
-    const { jobId, uploads } = created.body as { jobId: string; uploads: Array<{ key: string; url: string }> };
+    const { jobId, uploads } = created.body as { jobId: string; uploads: Array<UploadForm & { key: string }> };
 
     for (const [i, up] of uploads.entries()) {
       const name = names[i] as string;
-      const put = await fetch(up.url, { method: 'PUT', body: new Uint8Array(photo(name)) });
-      expect(put.status).toBe(200);
+      const put = await postUpload(up, new Uint8Array(photo(name)), name, 'image/jpeg');
+      expect(put.status).toBe(204);
       const notified = await (await container('ingest')).invoke(s3Event(bucket, { key: up.key, size: photo(name).length, eTag: put.headers.get('etag') ?? '' }));
       expect(notified.error).toBeUndefined();
     }

@@ -101,6 +101,59 @@ describe('IAM', () => {
   });
 });
 
+describe('access control', () => {
+  const methods = ofType('AWS::ApiGateway::Method').map(([id, r]): Record<string, any> => ({ id, ...r.Properties }));
+  const gatewayResponse = (type: string) => ofType('AWS::ApiGateway::GatewayResponse').find(([, r]) => r.Properties.ResponseType === type)?.[1].Properties;
+
+  it('requires an API key on every route but GET /health, the console and the CORS preflights', () => {
+    // The console's page, assets and docs are public: the page asks for a key itself.
+    const ofConsole = (m: Record<string, any>) => JSON.stringify(m.Integration ?? {}).includes('ConsoleLambdaFunction');
+    expect(methods.filter((m) => ofConsole(m) && m.HttpMethod !== 'OPTIONS').every((m) => m.ApiKeyRequired !== true)).toBe(true);
+    const open = methods.filter((m) => m.ApiKeyRequired !== true && !ofConsole(m)).map((m) => m.id);
+    expect(open.every((id) => id === 'ApiGatewayMethodHealthGet' || id.endsWith('Options'))).toBe(true);
+    expect(open).toContain('ApiGatewayMethodHealthGet');
+    const keyed = methods.filter((m) => m.ApiKeyRequired === true).map((m) => m.HttpMethod);
+    expect(keyed.length).toBeGreaterThanOrEqual(7);
+    expect(methods.filter((m) => m.HttpMethod === 'OPTIONS').every((m) => m.ApiKeyRequired !== true)).toBe(true);
+  });
+
+  it('puts every key on a usage plan with a per-client throttle and a daily quota, tied to the stage', () => {
+    const plan = one('AWS::ApiGateway::UsagePlan');
+    expect(plan.Properties.Throttle.RateLimit).toBeGreaterThan(0);
+    expect(plan.Properties.Throttle.BurstLimit).toBeGreaterThanOrEqual(plan.Properties.Throttle.RateLimit);
+    expect(plan.Properties.Quota).toMatchObject({ Limit: expect.any(Number), Period: 'DAY' });
+    expect(plan.Properties.ApiStages).toEqual([{ ApiId: { Ref: 'ApiGatewayRestApi' }, Stage: 'prod' }]);
+    const [[keyId, key]] = ofType('AWS::ApiGateway::ApiKey') as [[string, Resource]];
+    // No Value: API Gateway generates it, and it never sits in the template.
+    expect(key.Properties.Value).toBeUndefined();
+    expect(key.Properties.StageKeys).toEqual([{ RestApiId: { Ref: 'ApiGatewayRestApi' }, StageName: 'prod' }]);
+    const [usagePlanId] = ofType('AWS::ApiGateway::UsagePlan').map(([id]) => id);
+    expect(one('AWS::ApiGateway::UsagePlanKey').Properties).toEqual({ KeyId: { Ref: keyId }, KeyType: 'API_KEY', UsagePlanId: { Ref: usagePlanId } });
+  });
+
+  it("answers a missing or wrong key 401 and throttling 429 with Retry-After, in the functions' error shape", () => {
+    for (const type of ['INVALID_API_KEY', 'MISSING_AUTHENTICATION_TOKEN']) {
+      const r = gatewayResponse(type);
+      expect({ type, status: r?.StatusCode }).toEqual({ type, status: '401' });
+      expect(r?.ResponseParameters['gatewayresponse.header.WWW-Authenticate']).toMatch(/^'ApiKey /);
+      expect(JSON.parse(r?.ResponseTemplates['application/json'])).toMatchObject({ code: 'UNAUTHORIZED', requestId: '$context.requestId' });
+    }
+    for (const type of ['THROTTLED', 'QUOTA_EXCEEDED']) {
+      const r = gatewayResponse(type);
+      expect({ type, status: r?.StatusCode }).toEqual({ type, status: '429' });
+      expect(r?.ResponseParameters['gatewayresponse.header.Retry-After']).toMatch(/^'[1-9]\d*'$/);
+      expect(r?.ResponseParameters['gatewayresponse.header.Access-Control-Expose-Headers']).toContain('Retry-After');
+      expect(JSON.parse(r?.ResponseTemplates['application/json'])).toMatchObject({ code: 'RATE_LIMITED' });
+    }
+  });
+
+  it("has the functions trust API Gateway's key check, and hold no keys themselves", () => {
+    for (const f of functions) {
+      expect({ name: f.name, mode: f.environment.AUTH_MODE, keys: f.environment.API_KEYS }).toEqual({ name: f.name, mode: 'gateway', keys: undefined });
+    }
+  });
+});
+
 describe('nothing uploaded is lost', () => {
   it('sends an S3 event ingest failed on to a queue after its retries', () => {
     const config = one('AWS::Lambda::EventInvokeConfig');
@@ -143,7 +196,7 @@ describe('operations', () => {
 
   it("gives API Gateway's own 4xx and 5xx answers CORS headers", () => {
     const responses = ofType('AWS::ApiGateway::GatewayResponse').map(([, r]) => r.Properties);
-    expect(responses.map((r) => r.ResponseType).sort()).toEqual(['DEFAULT_4XX', 'DEFAULT_5XX']);
+    expect(responses.map((r) => r.ResponseType)).toEqual(expect.arrayContaining(['DEFAULT_4XX', 'DEFAULT_5XX']));
     for (const r of responses) expect(r.ResponseParameters['gatewayresponse.header.Access-Control-Allow-Origin']).toMatch(/^'.+'$/);
   });
 

@@ -1,5 +1,5 @@
 /** Headers a browser script may read on a cross-origin response. */
-const EXPOSED = 'X-Request-Id, Retry-After, Location, X-Job-Status, Link, X-Next-Cursor';
+const EXPOSED = 'X-Request-Id, Retry-After, Location, X-Job-Status, Link, X-Next-Cursor, RateLimit, RateLimit-Policy, WWW-Authenticate, X-Cache';
 
 /**
  * CORS headers of an actual response (preflights are API Gateway's, from serverless.yml). No credentials are

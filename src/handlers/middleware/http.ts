@@ -4,7 +4,10 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { config } from '../../config';
-import { isAppError } from '../../core/errors';
+import { isAppError, UnauthorizedError } from '../../core/errors';
+import type { Access, Principal } from '../../core/principal';
+import { RateLimiter } from '../../core/rate-limit';
+import { accessGate, API_KEY_HEADER, type Gate } from './auth';
 import { corsHeaders } from './cors';
 import { headerOf } from './headers';
 import { logger, metrics, prom, tracing } from './observability';
@@ -18,6 +21,9 @@ export interface HttpResult {
 }
 
 export type HttpFn = (event: APIGatewayProxyEvent, context: Context) => Promise<HttpResult>;
+
+/** RFC 9110 asks a 401 to name the scheme; there is no registered one for API keys, so it names the header. */
+const CHALLENGE = `ApiKey realm="image-classifier", header="${API_KEY_HEADER}"`;
 
 /** The request id clients see: API Gateway's, else the invocation's. */
 export const requestIdOf = (event: APIGatewayProxyEvent, context: Context): string =>
@@ -36,6 +42,7 @@ const json = (statusCode: number, body: unknown, headers: Record<string, string>
 export function errorResponse(err: unknown, requestId: string): APIGatewayProxyResult {
   if (isAppError(err)) {
     const headers: Record<string, string> = err.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(err.retryAfterSeconds) };
+    if (err instanceof UnauthorizedError) headers['WWW-Authenticate'] = CHALLENGE;
     if (err.statusCode >= 500 && err.retryAfterSeconds === undefined) logger.error('request failed', { error: err, requestId });
     return json(
       err.statusCode,
@@ -55,9 +62,36 @@ export function errorResponse(err: unknown, requestId: string): APIGatewayProxyR
 
 const routeOf = (event: APIGatewayProxyEvent): string => `${event.httpMethod} ${event.resource ?? event.path}`;
 
-/** Response shaping, error mapping and Prometheus request metrics for every HTTP function. */
-const httpCore = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context> => {
+// Module scope: under serverless-offline every function runs in one process, so one set of buckets serves them all.
+let gate: Gate | undefined;
+const gateOfProcess = (): Gate => {
+  if (!gate) {
+    const { auth } = config();
+    if (auth.mode === 'keys' && auth.keys.length === 0) logger.warn('AUTH_MODE=keys and API_KEYS is empty: every route but /health answers 401');
+    gate = accessGate(auth, new RateLimiter(() => performance.now()));
+  }
+  return gate;
+};
+
+const principals = new WeakMap<APIGatewayProxyEvent, Principal>();
+
+/** The client the gate admitted for this event; undefined on a public route. */
+export const principalOf = (event: APIGatewayProxyEvent): Principal | undefined => principals.get(event);
+
+/**
+ * The client of a keyed route. The gate admits no request to one without a principal; this keeps a route
+ * misconfigured as public closed all the same.
+ */
+export function requirePrincipal(event: APIGatewayProxyEvent): Principal {
+  const who = principals.get(event);
+  if (!who) throw new UnauthorizedError(`this route needs an API key in the ${API_KEY_HEADER} header`);
+  return who;
+}
+
+/** Access control, response shaping, error mapping and Prometheus request metrics for every HTTP function. */
+const httpCore = (access: Access): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context> => {
   const started = new WeakMap<object, number>();
+  const gateHeaders = new WeakMap<object, Record<string, string>>();
   const observe = (request: middy.Request<APIGatewayProxyEvent, APIGatewayProxyResult, Error, Context>) => {
     const status = request.response?.statusCode ?? 500;
     const route = routeOf(request.event);
@@ -71,13 +105,23 @@ const httpCore = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyRe
     request.response = {
       ...request.response,
       statusCode: status,
-      headers: { ...request.response?.headers, ...corsHeaders(headerOf(request.event, 'origin'), config().corsOrigins), 'X-Request-Id': requestId },
+      headers: {
+        ...request.response?.headers,
+        ...gateHeaders.get(request.event),
+        ...corsHeaders(headerOf(request.event, 'origin'), config().corsOrigins),
+        'X-Request-Id': requestId,
+      },
       body: request.response?.body ?? '',
     };
   };
   return {
     before: (request) => {
       started.set(request.event, performance.now());
+      // Before the handler reads its body: a refused request costs a header lookup and a hash.
+      const decision = gateOfProcess()(request.event, access);
+      gateHeaders.set(request.event, decision.headers);
+      if (decision.refusal) throw decision.refusal;
+      if (decision.principal) principals.set(request.event, decision.principal);
     },
     after: (request) => {
       const result = request.response as unknown as HttpResult;
@@ -95,10 +139,15 @@ const httpCore = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyRe
   };
 };
 
+export interface HttpOptions {
+  /** Who may call the route (default `client`: any valid API key). */
+  access?: Access;
+}
+
 /** Wraps a thin HTTP handler in the shared middy stack. */
-export const httpHandler = (fn: HttpFn) =>
+export const httpHandler = (fn: HttpFn, options: HttpOptions = {}) =>
   middy(fn as unknown as (event: APIGatewayProxyEvent, context: Context) => Promise<APIGatewayProxyResult>)
     .use(injectLambdaContext(logger))
     .use(tracing())
     .use(logMetrics(metrics))
-    .use(httpCore());
+    .use(httpCore(options.access ?? 'client'));

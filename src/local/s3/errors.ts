@@ -88,6 +88,12 @@ export const s3Errors = {
   accessDenied: (message = 'Access Denied') => new S3Error('AccessDenied', 403, message),
   requestExpired: (expires: string, now: string) =>
     new S3Error('AccessDenied', 403, 'Request has expired', { Expires: expires, ServerTime: now }),
+  requestTimeTooSkewed: (requestTime: string, serverTime: string) =>
+    new S3Error('RequestTimeTooSkewed', 403, "The difference between the request time and the server's time is too large.", {
+      RequestTime: requestTime,
+      ServerTime: serverTime,
+      MaxAllowedSkewMilliseconds: '900000',
+    }),
   authQueryError: (message: string) => new S3Error('AuthorizationQueryParametersError', 400, message),
   signatureDoesNotMatch: () =>
     new S3Error(

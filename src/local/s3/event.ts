@@ -1,7 +1,7 @@
 import type { S3Event } from 'aws-lambda';
 
 /** The `ObjectCreated:*` event names the local S3 emits. */
-export type ObjectCreatedEventName = 'ObjectCreated:Put' | 'ObjectCreated:Copy' | 'ObjectCreated:CompleteMultipartUpload';
+export type ObjectCreatedEventName = 'ObjectCreated:Put' | 'ObjectCreated:Post' | 'ObjectCreated:Copy' | 'ObjectCreated:CompleteMultipartUpload';
 
 /** What is needed to describe one created object. */
 export interface ObjectCreatedFacts {

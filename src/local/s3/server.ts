@@ -11,6 +11,7 @@ import { S3Error, s3Errors } from './errors';
 import { encodeEventKey, nextSequencer, type ObjectCreatedEventName, objectCreatedEvent } from './event';
 import { unlinkIfExists } from './fs-atomic';
 import { NotificationOutbox, type NotificationLog, type ObjectCreatedListener, type RetryPolicy } from './outbox';
+import { type PostForm, receivePostForm } from './post-object';
 import { type LocalCredentials, parseQuery, verifyAuthorizationHeader, verifyPresigned } from './sigv4';
 import { compareCodePoints, lowerBound, type ObjectAttributes, type ObjectMeta, ObjectStore, type PartMeta, type StoredChecksum } from './store';
 import { elementText, parseElements, renderXml, type XmlNode } from './xml';
@@ -30,8 +31,11 @@ export interface S3ServerOptions {
   buckets?: string[];
   /** Region reported in events and HeadBucket; default us-east-1. */
   region?: string;
-  /** When set, every request must be SigV4-signed (header or presigned URL) with this key. */
-  credentials?: LocalCredentials;
+  /**
+   * The one access key: every request but a CORS preflight must be SigV4-signed with it, by an `Authorization` header
+   * or as a presigned URL, as S3 requires of a private bucket.
+   */
+  credentials: LocalCredentials;
   /** Backoff while the notification listener rejects; default 200 ms doubling to 30 s. */
   retry?: Partial<RetryPolicy>;
   /** Sink for delivery failures and internal errors; default one JSON line on stderr. */
@@ -87,7 +91,7 @@ interface Context {
   outbox: NotificationOutbox;
   notificationFilter: { prefix?: string; suffix?: string };
   region: string;
-  credentials: LocalCredentials | undefined;
+  credentials: LocalCredentials;
   log: NotificationLog;
   baseUrl: string;
 }
@@ -161,10 +165,9 @@ async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): 
   res.setHeader('x-amz-request-id', requestId);
   res.setHeader('x-amz-id-2', hostId);
   res.setHeader('Server', 'AmazonS3');
-  const origin = req.headers.origin;
-  if (origin !== undefined) {
-    res.setHeader('Access-Control-Allow-Origin', origin);
-    res.setHeader('Access-Control-Allow-Credentials', 'true');
+  // As S3 answers a CORS rule with AllowedOrigins ['*'] (serverless.yml's default): any origin, never credentials.
+  if (req.headers.origin !== undefined) {
+    res.setHeader('Access-Control-Allow-Origin', '*');
     res.setHeader('Access-Control-Expose-Headers', EXPOSED_HEADERS);
     res.setHeader('Vary', 'Origin, Access-Control-Request-Headers, Access-Control-Request-Method');
   }
@@ -173,7 +176,8 @@ async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): 
   try {
     if (method === 'OPTIONS') return preflight(req, res);
     request = parseRequest(req, res, method, requestId, hostId);
-    authenticate(ctx, request);
+    // A POST Object's credential is its form's signed policy, checked as the form is read, before its file (postObject).
+    if (!isPostObject(request)) authenticate(ctx, request);
     await route(ctx, request);
   } catch (err: unknown) {
     if (!(err instanceof S3Error)) {
@@ -184,8 +188,9 @@ async function handle(ctx: Context, req: IncomingMessage, res: ServerResponse): 
 }
 
 function preflight(req: IncomingMessage, res: ServerResponse): void {
-  // Permissive on purpose: local browser uploads to presigned URLs must work from any dev origin.
-  res.setHeader('Access-Control-Allow-Origin', req.headers.origin ?? '*');
+  // Any origin, so local browser uploads to presigned URLs work from any dev origin; the URL's signature is the access
+  // control, and no credentials (cookies) are ever allowed.
+  res.setHeader('Access-Control-Allow-Origin', '*');
   res.setHeader('Access-Control-Allow-Methods', 'GET, PUT, POST, DELETE, HEAD');
   res.setHeader('Access-Control-Allow-Headers', req.headers['access-control-request-headers'] ?? '*');
   res.setHeader('Access-Control-Max-Age', '3000');
@@ -232,8 +237,7 @@ function authenticate(ctx: Context, r: Request): void {
     verifyPresigned(signed, new Date(), ctx.credentials);
     return;
   }
-  if (ctx.credentials === undefined) return;
-  verifyAuthorizationHeader(signed, ctx.credentials);
+  verifyAuthorizationHeader(signed, new Date(), ctx.credentials);
 }
 
 async function route(ctx: Context, r: Request): Promise<void> {
@@ -244,6 +248,7 @@ async function route(ctx: Context, r: Request): Promise<void> {
   }
   if (key === undefined) {
     if (method === 'POST' && params.has('delete')) return deleteObjects(ctx, r, bucket);
+    if (isPostObject(r)) return postObject(ctx, r, bucket);
     const sub = [...params.keys()].find((name) => BUCKET_SUBRESOURCES.has(name));
     if (sub !== undefined) throw s3Errors.notImplemented(`?${sub}`);
     switch (method) {
@@ -523,6 +528,80 @@ async function putObject(ctx: Context, r: Request, bucket: string, key: string):
   const headers: Record<string, string> = { ETag: stored.etag, 'Content-Length': '0' };
   if (body.checksum?.fromClient) Object.assign(headers, checksumHeaders(stored.checksum));
   send(r.res, 200, headers);
+}
+
+/** A browser-based upload (POST Object): a form to the bucket's URL, with no key in the path. */
+function isPostObject(r: Request): boolean {
+  return r.method === 'POST' && r.bucket !== undefined && r.key === undefined && !r.params.has('delete');
+}
+
+async function postObject(ctx: Context, r: Request, bucket: string): Promise<void> {
+  ctx.store.assertBucket(bucket);
+  let form: PostForm;
+  try {
+    form = await receivePostForm(r.req, ctx.store.tmpFile(), bucket, ctx.credentials);
+  } catch (err: unknown) {
+    // Refused mid-body (over the policy's size): close after answering rather than read the rest, as S3 does.
+    if (!r.req.complete) closeAfterAnswer(r);
+    throw err;
+  }
+  const { file, upload } = form;
+  let stored: ObjectMeta;
+  try {
+    const headers: Record<string, string> = {};
+    for (const name of STORED_HEADERS) {
+      const value = form.fields.get(name);
+      if (value !== undefined && value !== '') headers[name] = value;
+    }
+    stored = await ctx.store.putObject(
+      bucket,
+      {
+        key: upload.key,
+        size: file.size,
+        etag: quoteEtag(file.md5.toString('hex')),
+        contentType: upload.contentType || DEFAULT_CONTENT_TYPE,
+        headers,
+        userMetadata: upload.userMetadata,
+        checksum: { algorithm: 'crc64nvme', value: file.crc64nvme, type: 'FULL_OBJECT' },
+      },
+      file.tmp,
+    );
+  } catch (err: unknown) {
+    await unlinkIfExists(file.tmp);
+    throw err;
+  }
+  await notify(ctx, r, 'ObjectCreated:Post', bucket, stored);
+  const location = `${ctx.baseUrl}/${encodeURIComponent(bucket)}/${stored.key.split('/').map(encodeURIComponent).join('/')}`;
+  const headers = { ETag: stored.etag, Location: location };
+  if (upload.successStatus === 201) {
+    sendXml(r, 201, renderXml(['PostResponse', [['Location', location], ['Bucket', bucket], ['Key', stored.key], ['ETag', stored.etag]]]), headers);
+    return;
+  }
+  send(r.res, upload.successStatus, { ...headers, 'Content-Length': '0' });
+}
+
+/** What is still read (and dropped) of a refused body once its answer is out, at most, and for how long. */
+const LINGER = { bytes: 1024 * 1024, ms: 2000 };
+
+/**
+ * Closes the connection of a request answered before its body ended, as web servers do ("lingering close"): a FIN
+ * once the answer is out, so the client sees the answer and stops sending, then a moment of reading what is still in
+ * flight. Closing outright would reset a connection with unread data, and the client could lose the answer with it.
+ */
+function closeAfterAnswer(r: Request): void {
+  const socket = r.req.socket;
+  r.res.once('finish', () => {
+    socket.end();
+    let read = 0;
+    const close = () => socket.destroy();
+    const timer = setTimeout(close, LINGER.ms);
+    socket.on('data', (chunk: Buffer) => {
+      read += chunk.length;
+      if (read > LINGER.bytes) close();
+    });
+    socket.once('end', close);
+    socket.once('close', () => clearTimeout(timer));
+  });
 }
 
 async function copyObject(ctx: Context, r: Request, bucket: string, key: string): Promise<void> {

@@ -2,7 +2,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { s3Errors } from './errors';
 
-/** The one access key the local S3 accepts when signature checking is on. */
+/** The one access key the local S3 accepts. */
 export interface LocalCredentials {
   accessKeyId: string;
   secretAccessKey: string;
@@ -19,6 +19,8 @@ export interface SignedRequest {
 }
 
 const MAX_PRESIGN_SECONDS = 604800;
+/** How far a header-signed request's X-Amz-Date may be from the server's clock. */
+const MAX_SKEW_MS = 15 * 60 * 1000;
 
 /** Parses `name=value&…` keeping order and repeated names; `+` is literal, as SigV4 clients encode space as %20. */
 export function parseQuery(raw: string): Array<[string, string]> {
@@ -40,10 +42,10 @@ function safeDecode(text: string): string {
 }
 
 /**
- * Checks query-string (presigned URL) auth: well-formed parameters and `X-Amz-Expires`, then, when
- * `credentials` is given, the signature itself. Throws the S3 error S3 would answer with.
+ * Checks query-string (presigned URL) auth: well-formed parameters, `X-Amz-Expires`, then the signature, which binds
+ * the URL to its method, key, query and expiry. Throws the S3 error S3 would answer with.
  */
-export function verifyPresigned(request: SignedRequest, now: Date, credentials?: LocalCredentials): void {
+export function verifyPresigned(request: SignedRequest, now: Date, credentials: LocalCredentials): void {
   const param = (name: string) => request.query.find(([k]) => k === name)?.[1];
   const algorithm = param('X-Amz-Algorithm');
   if (algorithm !== 'AWS4-HMAC-SHA256') {
@@ -72,22 +74,31 @@ export function verifyPresigned(request: SignedRequest, now: Date, credentials?:
   if (now.getTime() > expiresAt.getTime()) {
     throw s3Errors.requestExpired(expiresAt.toISOString().replace('.000Z', 'Z'), now.toISOString().replace(/\.\d{3}Z$/, 'Z'));
   }
-  if (credentials === undefined) return;
   const payloadHash = param('X-Amz-Content-Sha256') ?? 'UNSIGNED-PAYLOAD';
   const query = request.query.filter(([name]) => name !== 'X-Amz-Signature');
   checkSignature(request, query, { amzDate, credential, signedHeaders, signature, payloadHash }, credentials);
 }
 
-/** Checks an `Authorization: AWS4-HMAC-SHA256 …` header against `credentials`. */
-export function verifyAuthorizationHeader(request: SignedRequest, credentials: LocalCredentials): void {
-  const header = request.headers.authorization ?? '';
+/**
+ * Checks an `Authorization: AWS4-HMAC-SHA256 …` header against `credentials`, and that the request was signed within
+ * 15 minutes of `now`, as S3 does. A request with no signature at all is anonymous, which a private bucket refuses.
+ */
+export function verifyAuthorizationHeader(request: SignedRequest, now: Date, credentials: LocalCredentials): void {
+  const header = request.headers.authorization;
+  if (header === undefined) throw s3Errors.accessDenied();
   const match = /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]+)$/.exec(
     header.trim(),
   );
   const amzDate = headerValue(request.headers, 'x-amz-date');
   if (!match || amzDate === undefined) throw s3Errors.accessDenied('Missing or malformed SigV4 Authorization header');
+  const signedAt = parseAmzDate(amzDate);
+  if (signedAt === undefined || Math.abs(now.getTime() - signedAt.getTime()) > MAX_SKEW_MS) {
+    throw s3Errors.requestTimeTooSkewed(amzDate, now.toISOString().replace(/\.\d{3}Z$/, 'Z'));
+  }
   const [, credential = '', signedHeaders = '', signature = ''] = match;
-  const payloadHash = headerValue(request.headers, 'x-amz-content-sha256') ?? 'UNSIGNED-PAYLOAD';
+  // S3 wants it on every header-signed request: without it no one could tell what the signature covers.
+  const payloadHash = headerValue(request.headers, 'x-amz-content-sha256');
+  if (payloadHash === undefined) throw s3Errors.invalidRequest('Missing required header for this request: x-amz-content-sha256');
   checkSignature(request, request.query, { amzDate, credential, signedHeaders, signature, payloadHash }, credentials);
 }
 

@@ -23,7 +23,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { LocalS3 } from '../../../../src/local/s3/server';
-import { BUCKET, client, start, tempDir } from './helpers';
+import { BUCKET, client, signedFetch, start, tempDir } from './helpers';
 
 /** Captures the headers the SDK really sent, to prove which wire format a test exercised. */
 function captureHeaders(s3: S3Client): Array<Record<string, string>> {
@@ -132,7 +132,7 @@ describe('local S3 objects', () => {
       Buffer.from('\r\n0\r\nx-amz-checksum-crc32:AAAAAA==\r\n\r\n'),
     ]);
     // Act
-    const res = await fetch(`${server.url}/${BUCKET}/bad.txt`, {
+    const res = await signedFetch(s3, `${server.url}/${BUCKET}/bad.txt`, {
       method: 'PUT',
       body: framed,
       headers: {
@@ -382,7 +382,7 @@ describe('local S3 objects', () => {
 
   it('answers errors as S3 XML', async () => {
     // Act
-    const res = await fetch(`${server.url}/${BUCKET}/nope`);
+    const res = await signedFetch(s3, `${server.url}/${BUCKET}/nope`);
     const text = await res.text();
     // Assess
     expect(res.status).toBe(404);

@@ -100,26 +100,28 @@ describe('local S3 presigned URLs and CORS', () => {
     wrong.destroy();
   });
 
-  it('answers CORS preflight permissively and exposes ETag on the real response', async () => {
+  it('answers CORS for any origin, as an AllowedOrigins * rule does, never allowing credentials', async () => {
     // Prepare
     server = await start(dir);
+    const s3 = client(server, { requestChecksumCalculation: 'WHEN_REQUIRED' });
+    const url = await getSignedUrl(s3, new PutObjectCommand({ Bucket: BUCKET, Key: 'uploads/x.jpg' }), { expiresIn: 60 });
     // Act
     const preflight = await fetch(`${server.url}/${BUCKET}/uploads/x.jpg`, {
       method: 'OPTIONS',
       headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type' },
     });
-    const put = await fetch(`${server.url}/${BUCKET}/uploads/x.jpg`, {
-      method: 'PUT',
-      body: 'x',
-      headers: { origin: 'http://localhost:5173' },
-    });
+    const put = await fetch(url, { method: 'PUT', body: 'x', headers: { origin: 'http://localhost:5173' } });
+    const unsigned = await fetch(`${server.url}/${BUCKET}/uploads/x.jpg`, { headers: { origin: 'https://evil.example' } });
     // Assess
     expect(preflight.status).toBe(200);
-    expect(preflight.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
     expect(preflight.headers.get('access-control-allow-methods')).toContain('PUT');
     expect(preflight.headers.get('access-control-allow-headers')).toBe('content-type');
     expect(put.status).toBe(200);
-    expect(put.headers.get('access-control-allow-origin')).toBe('http://localhost:5173');
+    expect(put.headers.get('access-control-allow-origin')).toBe('*');
     expect(put.headers.get('access-control-expose-headers')).toContain('ETag');
+    expect(unsigned.status).toBe(403);
+    for (const res of [preflight, put, unsigned]) expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+    s3.destroy();
   });
 });
