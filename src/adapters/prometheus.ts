@@ -37,6 +37,20 @@ export class Gauge {
   }
 }
 
+/** A counter whose value something else keeps (an engine, a cache): read at each scrape. */
+export class ObservedCounter {
+  private readonly values = new Map<string, () => number>();
+  constructor(readonly name: string, readonly help: string) {}
+  set(labels: Labels, read: () => number): void {
+    this.values.set(key(labels), read);
+  }
+  render(): string {
+    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
+    for (const [k, read] of this.values) lines.push(`${this.name}${k ? `{${k}}` : ''} ${read()}`);
+    return lines.join('\n');
+  }
+}
+
 export class Histogram {
   private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
   constructor(readonly name: string, readonly help: string, readonly buckets: readonly number[]) {}
@@ -67,8 +81,8 @@ export class Histogram {
 }
 
 export class Registry {
-  private readonly metrics: Array<Counter | Gauge | Histogram> = [];
-  register<T extends Counter | Gauge | Histogram>(m: T): T {
+  private readonly metrics: Array<Counter | Gauge | ObservedCounter | Histogram> = [];
+  register<T extends Counter | Gauge | ObservedCounter | Histogram>(m: T): T {
     this.metrics.push(m);
     return m;
   }

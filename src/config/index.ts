@@ -48,7 +48,7 @@ export interface Config {
     /** Images the in-thread scheduler runs at once: some decode on libuv threads while one infers. */
     inThreadSlots: number;
     maxBatch: number;
-    /** Shed interactive work whose predicted queue wait exceeds this. */
+    /** While a lane's queue stands (see admission): shed interactive work whose predicted queue wait exceeds this. */
     maxQueueWaitMs: number;
     /** Hard bound on queued interactive images, whatever the prediction says. */
     maxQueuedImages: number;
@@ -81,6 +81,40 @@ export interface Config {
     s3Endpoint: string | undefined;
     sqsEndpoint: string | undefined;
     region: string;
+  };
+  /** Local admission control (README "Overload"): CoDel's target and interval, see src/core/admission.ts. */
+  admission: {
+    /** Queueing delay (ms) that, held by every dispatched image for a whole interval, means a standing queue. */
+    targetMs: number;
+    intervalMs: number;
+  };
+  /**
+   * How long a client waits, per route, when it sends no `X-Request-Timeout` or `grpc-timeout`; and the most it may
+   * ask for (the function's timeout in serverless.yml: past it the invocation is killed anyway).
+   */
+  deadlines: {
+    predictMs: number;
+    batchMs: number;
+    maxPredictMs: number;
+    maxBatchMs: number;
+  };
+  /** Content-hash response cache for the sync API: entries kept (least recently used go first); 0 is off. */
+  responseCache: {
+    entries: number;
+  };
+  /** What ingest reads of one zip or manifest at most (README "Batch path"): a hostile upload costs at most this. */
+  ingest: {
+    /** Bytes of a zip object, checked before it is downloaded (ingest holds it in memory). */
+    maxZipBytes: number;
+    /** Entries in a zip's directory. */
+    maxZipEntries: number;
+    /** Sum of the sizes a zip's directory declares. */
+    maxZipTotalBytes: number;
+    /** Inflated to compressed size of one entry over `zipRatioMinBytes`, and of a whole zip: photos barely compress, bombs do. */
+    maxZipRatio: number;
+    zipRatioMinBytes: number;
+    maxManifestBytes: number;
+    maxManifestLines: number;
   };
 }
 
@@ -199,7 +233,33 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
       sqsEndpoint: env.SQS_ENDPOINT || undefined,
       region: env.AWS_REGION || 'us-east-1',
     },
+    admission: {
+      // A burst of 16-image batches drains in well under half a second here; a queue that outlasts that stands.
+      targetMs: int(env, 'ADMISSION_TARGET_MS', 50, 1, 60_000),
+      intervalMs: int(env, 'ADMISSION_INTERVAL_MS', 500, 10, 600_000),
+    },
+    deadlines: {
+      predictMs: int(env, 'DEADLINE_PREDICT_MS', 3000, 1, 600_000),
+      batchMs: int(env, 'DEADLINE_BATCH_MS', 10_000, 1, 600_000),
+      maxPredictMs: int(env, 'DEADLINE_MAX_PREDICT_MS', 10_000, 1, 600_000),
+      maxBatchMs: int(env, 'DEADLINE_MAX_BATCH_MS', 29_000, 1, 600_000),
+    },
+    responseCache: {
+      entries: oneOf(env, 'RESPONSE_CACHE', ['on', 'off'] as const, 'on') === 'off' ? 0 : int(env, 'RESPONSE_CACHE_SIZE', 256, 0, 1_000_000),
+    },
+    ingest: {
+      maxZipBytes: int(env, 'ZIP_MAX_BYTES', 256 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxZipEntries: int(env, 'ZIP_MAX_ENTRIES', 10_000, 1, 1_000_000),
+      maxZipTotalBytes: int(env, 'ZIP_MAX_TOTAL_BYTES', 2 * 1024 * 1024 * 1024, 1024, 64 * 1024 * 1024 * 1024),
+      maxZipRatio: int(env, 'ZIP_MAX_RATIO', 100, 1, 100_000),
+      zipRatioMinBytes: int(env, 'ZIP_RATIO_MIN_BYTES', 64 * 1024, 0, 1024 * 1024 * 1024),
+      maxManifestBytes: int(env, 'MANIFEST_MAX_BYTES', 32 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+      maxManifestLines: int(env, 'MANIFEST_MAX_LINES', 100_000, 1, 10_000_000),
+    },
   };
+  // serverless-offline fills every request's apiKeyId with one placeholder: in gateway mode all clients would be one,
+  // and own each other's jobs.
+  if (cfg.offline && cfg.auth.mode === 'gateway') throw new ConfigError('AUTH_MODE=gateway cannot run under serverless-offline: use AUTH_MODE=keys');
   return Object.freeze(cfg);
 }
 

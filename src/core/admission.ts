@@ -1,55 +1,226 @@
+import { BadRequestError } from './errors';
+
 /**
- * Admission control for interactive inference: the local counterpart of Lambda reserved concurrency plus
- * API Gateway throttling. It predicts how long a new image would wait behind the queue and sheds the
- * request at once (with a Retry-After) instead of letting every client wait without bound.
+ * Admission control for interactive inference: the local counterpart of Lambda reserved concurrency plus API Gateway
+ * throttling, on three ideas from the literature:
+ *
+ * - A burst is not overload (CoDel, RFC 8289): a queue is *standing* only when even the luckiest request of an interval
+ *   waited longer than a target for its first image to run, i.e. the minimum sojourn stayed above it for a whole
+ *   interval. Only then does the
+ *   service shed, and it sheds what would wait longer than a budget (Facebook's "Fail at Scale" controlled delay:
+ *   a short queue timeout while the queue has not been empty for a while, a long one otherwise).
+ * - Cost-aware admission against a deadline (Google SRE, "Handling Overload"; gRPC deadline propagation): a request is
+ *   refused only if the work queued ahead of it, at the measured service rate, would keep it from finishing in time.
+ *   Its own images are its cost, not queueing: a 16-image batch behind an empty queue is always admitted.
+ * - A service rate measured from the executor's own run durations (Little's law over the runs in flight), never from
+ *   gaps between completions, which idle time and one huge image inflate.
+ *
+ * Pure: times are milliseconds on whatever clock the caller passes (performance.now() in the engine, a simulated one
+ * in tests).
  */
 export interface AdmissionOptions {
-  maxQueueWaitMs: number;
+  /** CoDel's target: the queueing delay (ms) that, held by every image for an interval, means a standing queue. */
+  targetMs: number;
+  /** CoDel's interval (ms): how long the minimum sojourn must stay above target; longer than any burst we absorb. */
+  intervalMs: number;
+  /** While a queue stands: the most queueing (ms) a newly admitted request may face. */
+  overloadBudgetMs: number;
+  /** Hard bound on queued images, whatever else says: memory, not latency. */
   maxQueuedImages: number;
-  /** Starting guess of the pool's time between completions (ms), before any measurement. */
-  initialIntervalMs: number;
-  /** Weight of a new sample in the moving average. */
-  alpha?: number;
+  /** The pool's time per image (ms) until measured. */
+  initialServiceMs: number;
+  /** Run-duration samples the median is taken over. */
+  window?: number;
 }
 
-export type AdmissionDecision = { admit: true } | { admit: false; retryAfterSeconds: number; predictedWaitMs: number };
+/**
+ * The pool's time per image at full use, from executor runs. A run that took `durationMs` while on average
+ * `concurrency` runs were in flight (itself included) drained `max(concurrency, parallelism) / durationMs` images per
+ * ms: Little's law when the pool is busy, and one core per run while fewer runs than cores are in flight. A trimmed
+ * mean of recent samples: the mean, because run times are skewed (an image held behind another in its worker waits
+ * for it) and a median would promise more throughput than there is; trimmed, so one 40-megapixel decode does not make
+ * every image look slow.
+ */
+export class ServiceTimeEstimator {
+  private readonly samples: number[] = [];
+  private next = 0;
+  private estimate: number;
+
+  constructor(
+    initialMs: number,
+    private readonly window = 64,
+  ) {
+    this.estimate = initialMs;
+  }
+
+  /** Milliseconds of pool time per image. */
+  get perImageMs(): number {
+    return this.estimate;
+  }
+
+  observe(durationMs: number, concurrency: number, parallelism: number): void {
+    if (!(durationMs > 0) || !(concurrency > 0)) return;
+    const sample = durationMs / Math.max(concurrency, parallelism);
+    if (this.samples.length < this.window) this.samples.push(sample);
+    else this.samples[this.next] = sample;
+    this.next = (this.next + 1) % this.window;
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    const trim = sorted.length >= 3 ? Math.max(1, Math.floor(sorted.length / 10)) : 0;
+    const kept = sorted.slice(trim, sorted.length - trim);
+    this.estimate = kept.reduce((sum, v) => sum + v, 0) / kept.length;
+  }
+}
+
+/**
+ * One class of work's CoDel state. `standing` turns on when dispatched images' sojourn has stayed above target for a
+ * whole interval, and off again once a whole interval went by without a request being shed (the offered load fits),
+ * so the state does not flap with every image that happens to wait less.
+ */
+export class StandingQueue {
+  private firstAboveAt: number | undefined;
+  private since: number | undefined;
+  private lastShedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly targetMs: number,
+    private readonly intervalMs: number,
+  ) {}
+
+  /**
+   * An image of this class left the queue, leaving `backlog` of the class queued. `sojournMs` is how long its request
+   * waited for its first image to run; undefined for the request's later images, whose wait behind their own request
+   * is its cost, not queueing.
+   */
+  dispatched(sojournMs: number | undefined, backlog: number, now: number): void {
+    // A queue that empties was a burst, however long its last image waited (CoDel's "below one MTU").
+    if (backlog === 0 || (sojournMs !== undefined && sojournMs < this.targetMs)) {
+      this.firstAboveAt = undefined;
+      return;
+    }
+    if (sojournMs === undefined) return;
+    if (this.firstAboveAt === undefined) {
+      this.firstAboveAt = now + this.intervalMs;
+    } else if (now >= this.firstAboveAt && this.since === undefined) {
+      this.since = now;
+      this.lastShedAt = now;
+    }
+  }
+
+  standing(now: number): boolean {
+    if (this.since !== undefined && now - this.lastShedAt >= this.intervalMs) {
+      this.since = undefined;
+      this.firstAboveAt = undefined;
+    }
+    return this.since !== undefined;
+  }
+
+  shed(now: number): void {
+    this.lastShedAt = now;
+  }
+}
+
+/** What a request would face in its class, as the scheduler counts it. */
+export interface AdmissionQuery {
+  /** The class (lane) the request joins. */
+  lane: string;
+  /** Classes served before it whose standing queue would hold it back as well (a standing queue above is overload too). */
+  above?: readonly string[];
+  images: number;
+  /** Other requests' images that would run before the last of these. */
+  ahead: number;
+  /** Every queued image, for the hard bound. */
+  queued: number;
+  now: number;
+  /** When the client stops waiting, on the same clock; none: no deadline. */
+  deadline?: number | undefined;
+}
+
+export type ShedReason = 'standing-queue' | 'deadline' | 'queue-full';
+
+export type AdmissionDecision = { admit: true } | { admit: false; reason: ShedReason; retryAfterSeconds: number; predictedWaitMs: number };
 
 export class AdmissionController {
-  private intervalMs: number;
-  private lastCompletion: number | undefined;
-  private readonly alpha: number;
-
+  private readonly estimator: ServiceTimeEstimator;
+  private readonly lanes = new Map<string, StandingQueue>();
   constructor(private readonly options: AdmissionOptions) {
-    this.intervalMs = options.initialIntervalMs;
-    this.alpha = options.alpha ?? 0.1;
+    this.estimator = new ServiceTimeEstimator(options.initialServiceMs, options.window);
   }
 
-  /** Mean time between completed images while the pool is saturated: the inverse of its throughput. */
-  get serviceIntervalMs(): number {
-    return this.intervalMs;
+  /** Milliseconds of pool time per image, as measured. */
+  get perImageMs(): number {
+    return this.estimator.perImageMs;
   }
 
-  /**
-   * Decides for `images` new images with `queued` images already waiting, of which `ahead` would be served
-   * before the last new one (all of them under FIFO; fewer when requests take turns).
-   */
-  decide(images: number, queued: number, ahead = queued): AdmissionDecision {
-    const predictedWaitMs = (ahead + images) * this.intervalMs;
-    if (queued === 0 || (predictedWaitMs <= this.options.maxQueueWaitMs && queued + images <= this.options.maxQueuedImages)) {
-      return { admit: true };
+  private lane(name: string): StandingQueue {
+    let q = this.lanes.get(name);
+    if (!q) {
+      q = new StandingQueue(this.options.targetMs, this.options.intervalMs);
+      this.lanes.set(name, q);
     }
-    return { admit: false, retryAfterSeconds: Math.max(1, Math.ceil(predictedWaitMs / 1000)), predictedWaitMs };
+    return q;
   }
 
-  /**
-   * Records a completion at `now`. Only gaps measured while work was still queued say how fast the pool
-   * drains; idle gaps would make it look slower than it is.
-   */
-  completed(now: number, stillQueued: boolean): void {
-    if (this.lastCompletion !== undefined && stillQueued) {
-      const gap = now - this.lastCompletion;
-      this.intervalMs += this.alpha * (gap - this.intervalMs);
-    }
-    this.lastCompletion = now;
+  /** A run finished: see ServiceTimeEstimator. */
+  ran(durationMs: number, concurrency: number, parallelism: number): void {
+    this.estimator.observe(durationMs, concurrency, parallelism);
   }
+
+  /** An image of `lane` was dispatched, leaving `backlog` images of that lane queued: see StandingQueue.dispatched. */
+  dispatched(lane: string, sojournMs: number | undefined, backlog: number, now: number): void {
+    this.lane(lane).dispatched(sojournMs, backlog, now);
+  }
+
+  /** Whether `lane` has a standing queue now (it sheds what would wait past the budget). */
+  standing(lane: string, now: number): boolean {
+    return this.lane(lane).standing(now);
+  }
+
+  /** Whether `lane`, or a lane served before it, has a standing queue now. */
+  overloaded(lane: string, above: readonly string[], now: number): boolean {
+    return this.standing(lane, now) || above.some((l) => this.standing(l, now));
+  }
+
+  decide(q: AdmissionQuery): AdmissionDecision {
+    const waitMs = q.ahead * this.perImageMs;
+    const shed = (reason: ShedReason): AdmissionDecision => {
+      this.lane(q.lane).shed(q.now);
+      return { admit: false, reason, retryAfterSeconds: Math.min(30, Math.max(1, Math.ceil(waitMs / 1000))), predictedWaitMs: waitMs };
+    };
+    if (q.queued + q.images > this.options.maxQueuedImages && q.queued > 0) return shed('queue-full');
+    // Only queueing can make a request late here: with nothing ahead it runs at once, whatever it costs.
+    if (q.deadline !== undefined && q.ahead > 0 && q.now + waitMs + q.images * this.perImageMs > q.deadline) return shed('deadline');
+    if (waitMs > this.options.overloadBudgetMs && this.overloaded(q.lane, q.above ?? [], q.now)) return shed('standing-queue');
+    return { admit: true };
+  }
+}
+
+const GRPC_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+
+/**
+ * The client's timeout in ms from `X-Request-Timeout` (milliseconds) or `grpc-timeout` (gRPC's `<1–8 digits><unit>`,
+ * unit H, M, S, m, u or n), capped at `maxMs`; undefined when neither is sent. A malformed value is a 400: a client
+ * that asked for a deadline must not silently get another.
+ */
+export function parseRequestTimeout(headers: { requestTimeout?: string | undefined; grpcTimeout?: string | undefined }, maxMs: number): number | undefined {
+  let ms: number | undefined;
+  if (headers.requestTimeout !== undefined) {
+    const raw = headers.requestTimeout.trim();
+    if (!/^\d{1,9}$/.test(raw) || Number(raw) === 0) throw new BadRequestError('X-Request-Timeout must be a positive whole number of milliseconds');
+    ms = Number(raw);
+  } else if (headers.grpcTimeout !== undefined) {
+    const m = /^(\d{1,8})([HMSmun])$/.exec(headers.grpcTimeout.trim());
+    const unit = m?.[2] === undefined ? undefined : GRPC_UNIT_MS[m[2]];
+    if (!m?.[1] || unit === undefined || Number(m[1]) === 0) throw new BadRequestError('grpc-timeout must be 1 to 8 digits and a unit (H, M, S, m, u, n)');
+    ms = Number(m[1]) * unit;
+  }
+  return ms === undefined ? undefined : Math.min(ms, maxMs);
+}
+
+/**
+ * A request's deadline on the performance.now() clock: its timeout counted from when the gateway received it (API
+ * Gateway's and serverless-offline's `requestTimeEpoch`, epoch ms), so what it waited before the handler ran counts.
+ */
+export function deadlineFrom(receivedEpochMs: number | undefined, timeoutMs: number, now = performance.now(), epochNow = Date.now()): number {
+  const waited = typeof receivedEpochMs === 'number' && receivedEpochMs > 0 ? Math.max(0, epochNow - receivedEpochMs) : 0;
+  return now - waited + timeoutMs;
 }

@@ -1,6 +1,7 @@
 import { type AppError, BadRequestError, fromErrorRecord, NotFoundError } from './errors';
 import type { Classification } from './model';
-import type { InferenceEngine, ModelCatalog, Priority } from './ports';
+import type { Deadline, InferenceEngine, ModelCatalog, Priority } from './ports';
+import { type ResponseCache, responseCacheKey } from './response-cache';
 import { softmax, topK } from './tensor';
 
 export const DEFAULT_TOP_K = 5;
@@ -9,6 +10,8 @@ export const MAX_TOP_K = 20;
 export interface ClassifyDeps {
   engine: InferenceEngine;
   catalog: ModelCatalog;
+  /** Answers for bytes seen before (interactive requests only); `digest` is SHA-256, hex. */
+  cache?: { store: ResponseCache<Classification>; digest(bytes: Uint8Array): string } | undefined;
 }
 
 export interface ClassifyOptions {
@@ -16,9 +19,12 @@ export interface ClassifyOptions {
   /** A number, or the raw string from a query or form field; validated by parseTopK. */
   topK?: number | string | undefined;
   priority?: Priority;
+  /** When the client stops waiting; work still queued then is dropped with a TimeoutError. */
+  deadline?: Deadline | undefined;
 }
 
-export type Outcome = { ok: true; value: Classification } | { ok: false; error: AppError };
+/** `cached`: answered from the response cache, with the timings of the run that computed it and no queueing. */
+export type Outcome = { ok: true; value: Classification; cached: boolean } | { ok: false; error: AppError };
 
 /** Validates a client-supplied top-k (string from a query or number from JSON). */
 export function parseTopK(raw: unknown): number {
@@ -53,20 +59,31 @@ export async function classifyImages(
   const manifest = deps.catalog.manifest(model);
   const labels = deps.catalog.labels(model) ?? [];
   if (!manifest) throw new NotFoundError('MODEL_NOT_FOUND', `unknown model "${model}"`);
-  const results = await deps.engine.infer(model, images, options.priority ?? 'interactive');
-  return results.map((r): Outcome => {
+  const priority = options.priority ?? 'interactive';
+  const cache = priority === 'interactive' ? deps.cache : undefined;
+  const keys = cache ? images.map((b) => responseCacheKey(cache.digest(b), manifest.name, manifest.version, k)) : [];
+  const hits = keys.map((key) => cache?.store.get(key));
+  // Only the misses cost anything, so only they are admitted, queued and inferred.
+  const misses = images.filter((_, i) => hits[i] === undefined);
+  const results = misses.length > 0 ? await deps.engine.infer(model, misses, priority, options.deadline) : [];
+  let next = 0;
+  return images.map((_, i): Outcome => {
+    const hit = hits[i];
+    if (hit) return { ok: true, value: { ...hit, timings: { ...hit.timings, queueMs: 0 } }, cached: true };
+    const r = results[next++];
+    if (!r) return { ok: false, error: fromErrorRecord({ code: 'INTERNAL', statusCode: 500, message: 'engine returned no result' }) };
     if (!r.ok) return { ok: false, error: fromErrorRecord(r.error) };
     const { scores, decodeMs, inferMs, queueMs, image } = r.value;
     const probs = manifest.output.kind === 'logits' ? softmax(scores) : scores;
-    return {
-      ok: true,
-      value: {
-        model: { name: manifest.name, version: manifest.version },
-        predictions: topK(probs, k, labels),
-        timings: { decodeMs, inferMs, queueMs },
-        image,
-      },
+    const value: Classification = {
+      model: { name: manifest.name, version: manifest.version },
+      predictions: topK(probs, k, labels),
+      timings: { decodeMs, inferMs, queueMs },
+      image,
     };
+    const key = keys[i];
+    if (cache && key !== undefined) cache.store.set(key, value);
+    return { ok: true, value, cached: false };
   });
 }
 
@@ -75,9 +92,9 @@ export async function classifyImage(
   deps: ClassifyDeps,
   image: Uint8Array,
   options: ClassifyOptions = {},
-): Promise<Classification> {
+): Promise<Classification & { cached: boolean }> {
   const [outcome] = await classifyImages(deps, [image], options);
   if (!outcome) throw new Error('engine returned no result');
   if (!outcome.ok) throw outcome.error;
-  return outcome.value;
+  return { ...outcome.value, cached: outcome.cached };
 }

@@ -4,6 +4,12 @@ import type { ModelInfo, ModelManifest } from './model';
 /** How urgently an inference is wanted: interactive requests are served first and shed under overload. */
 export type Priority = 'interactive' | 'background';
 
+/**
+ * When the client stops waiting, in ms on the engine's clock (performance.now()). Work still queued then is dropped
+ * (TimeoutError), never computed for nobody.
+ */
+export type Deadline = number;
+
 /** Raw model output for one image, before softmax and top-k. */
 export interface Scores {
   scores: Float32Array;
@@ -24,12 +30,12 @@ export interface InferenceEngine {
    * Scores each image; a bad image fails only its own slot. Throws (OverloadedError, NotReadyError)
    * when the whole call is refused.
    */
-  infer(model: string, images: readonly Uint8Array[], priority: Priority): Promise<ScoresOrError[]>;
+  infer(model: string, images: readonly Uint8Array[], priority: Priority, deadline?: Deadline): Promise<ScoresOrError[]>;
   /**
    * Throws the OverloadedError that infer() would, without doing any work: lets a handler shed a request
    * before it decodes the body.
    */
-  precheck(images: number, priority: Priority): void;
+  precheck(images: number, priority: Priority, deadline?: Deadline): void;
   /** Resolves once every model is loaded and warmed up. */
   ready(): Promise<void>;
   stats(): EngineStats;
@@ -42,6 +48,12 @@ export interface EngineStats {
   inFlight: number;
   queued: number;
   shed: number;
+  /** Requests dropped because their deadline passed before their images ran. */
+  expired?: number;
+  /** The measured pool time per image (ms), where a scheduler measures it. */
+  perImageMs?: number;
+  /** Lanes with a standing queue right now (see core/admission.ts). */
+  standing?: string[];
 }
 
 /** The registered models: manifests, labels and load facts. */

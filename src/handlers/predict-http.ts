@@ -1,10 +1,13 @@
 // Trigger: API Gateway, POST /predict — one image, top-k labels.
 import { createHash } from 'node:crypto';
+import { deadlineFrom, parseRequestTimeout } from '../core/admission';
 import { classifyImage } from '../core/classify';
 import { config } from '../config';
-import { getClassifier } from './deps/classifier';
+import { cacheHeader, getClassifier } from './deps/classifier';
+import { headerOf } from './middleware/headers';
 import { httpHandler, requestIdOf } from './middleware/http';
 import { readImages } from './middleware/http-input';
+import { prom } from './middleware/observability';
 import { recordClassification } from './middleware/record';
 
 // Built at init (Lambda's init phase runs with the full CPU, before any request waits): catalog, hashes, sessions warming.
@@ -12,14 +15,20 @@ const deps = getClassifier();
 
 export const handler = httpHandler(async (event, context) => {
   const started = performance.now();
-  deps.engine.precheck(1, 'interactive');
+  const { deadlines } = config();
+  const timeoutMs = parseRequestTimeout({ requestTimeout: headerOf(event, 'x-request-timeout'), grpcTimeout: headerOf(event, 'grpc-timeout') }, deadlines.maxPredictMs);
+  const deadline = deadlineFrom(event.requestContext?.requestTimeEpoch, timeoutMs ?? deadlines.predictMs);
+  deps.engine.precheck(1, 'interactive', deadline);
   const { images, fields } = await readImages(event, config().limits, false);
   const q = event.queryStringParameters ?? {};
   const model = (fields.model as string | undefined) ?? q.model;
   const bytes = images[0] ?? new Uint8Array();
-  const result = await classifyImage(deps, bytes, { model, topK: fields.topK ?? q.topK });
-  recordClassification(result);
+  const result = await classifyImage(deps, bytes, { model, topK: fields.topK ?? q.topK, deadline });
+  // A cached answer counts as an image classified, but it took no decode or inference time to observe.
+  if (result.cached) prom.images.inc({ model: result.model.name, outcome: 'ok' });
+  else recordClassification(result);
   return {
+    headers: cacheHeader(deps, result.cached),
     body: {
       requestId: requestIdOf(event, context),
       model: result.model,
@@ -30,3 +39,4 @@ export const handler = httpHandler(async (event, context) => {
     },
   };
 });
+

@@ -1,7 +1,9 @@
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { detectCeiling, type LoadPoint, multiplier } from './analysis';
 import { memoryFromEnv, type RunCost, runCost } from './cost';
+import type { CpuBudget } from './cpu';
 import { badge, type Cell, escapeHtml, htmlTable, mdTable, ms, num, page, pct, times, usd } from './format';
 import type { Cohort } from './profiles';
 import { PERCENTILES, parseSamples, type RunStats, type Sample, summarise } from './stats';
@@ -12,6 +14,8 @@ import { DEFAULT_THRESHOLDS, evaluate, type Thresholds, type Verdict } from './v
 export interface RunMeta {
   scenario: string;
   description?: string;
+  /** Which load tool sent the traffic; Artillery when absent. */
+  driver?: 'artillery' | 'locust';
   users: number;
   peakUsers: number;
   spawnRate: number;
@@ -26,6 +30,14 @@ export interface RunMeta {
   startedAt: string;
   endedAt?: string;
   artilleryExitCode?: number;
+  /** The load tool's exit code when it is not Artillery. */
+  exitCode?: number;
+}
+
+/** Locust's own figures, read back from its `--csv` files: a second opinion on the samples. */
+export interface LocustCsv {
+  stats: { name: string; requests: number; failures: number; median: number; p99: number; rps: number }[];
+  failures: { name: string; error: string; count: number }[];
 }
 
 export interface RunReport {
@@ -41,6 +53,11 @@ export interface RunReport {
   thresholds: Thresholds;
   /** What the run's answered requests would cost on API Gateway + Lambda. */
   cost: RunCost;
+  locust?: LocustCsv;
+  /** Where the machine's CPU went during the run (cpu.json, written by the Locust driver). */
+  cpu?: CpuBudget;
+  /** Differences of the service's own /metrics counters over the run (server.json). */
+  server?: Record<string, number>;
 }
 
 interface ArtilleryPeriod {
@@ -80,7 +97,36 @@ export function parseEnsureLog(log: string): { ok: boolean; expression: string }
   return out;
 }
 
-/** Reads one run directory (run.json, artillery.json, samples/*.jsonl, artillery.log). */
+function csvRows(file: string): Record<string, string>[] {
+  if (!existsSync(file)) return [];
+  return parseCsv(readFileSync(file, 'utf8'), { columns: true, skip_empty_lines: true }) as Record<string, string>[];
+}
+
+/** Locust's `<prefix>_stats.csv` and `<prefix>_failures.csv` in a run directory, if it has them. */
+export function readLocustCsv(dir: string, prefix = 'locust'): LocustCsv | undefined {
+  const statsFile = path.join(dir, `${prefix}_stats.csv`);
+  if (!existsSync(statsFile)) return undefined;
+  const n = (v: string | undefined) => (v === undefined || v === 'N/A' || v === '' ? 0 : Number(v));
+  return {
+    stats: csvRows(statsFile).map((r) => ({
+      name: r.Type && r.Name && r.Name !== 'Aggregated' && !r.Name.startsWith(`${r.Type} `) ? `${r.Type} ${r.Name}` : (r.Name ?? ''),
+      requests: n(r['Request Count']),
+      failures: n(r['Failure Count']),
+      median: n(r['Median Response Time'] ?? r['50%']),
+      p99: n(r['99%']),
+      rps: n(r['Requests/s']),
+    })),
+    failures: csvRows(path.join(dir, `${prefix}_failures.csv`)).map((r) => ({
+      name: r.Method && r.Name && !r.Name.startsWith(`${r.Method} `) ? `${r.Method} ${r.Name}` : (r.Name ?? ''),
+      error: r.Error ?? '',
+      count: n(r.Occurrences),
+    })),
+  };
+}
+
+const readJson = <T>(file: string): T | undefined => (existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined);
+
+/** Reads one run directory (run.json, artillery.json or Locust's CSVs, samples/*.jsonl, artillery.log, cpu.json). */
 export function loadRun(dir: string, thresholds: Thresholds = DEFAULT_THRESHOLDS, memoryMb: number = memoryFromEnv()): RunReport {
   const meta = JSON.parse(readFileSync(path.join(dir, 'run.json'), 'utf8')) as RunMeta;
   const samples = readSamplesDir(dir);
@@ -93,7 +139,23 @@ export function loadRun(dir: string, thresholds: Thresholds = DEFAULT_THRESHOLDS
   }
   const logFile = path.join(dir, 'artillery.log');
   const checks = existsSync(logFile) ? parseEnsureLog(readFileSync(logFile, 'utf8')) : [];
-  return { dir, name: path.basename(dir), meta, stats, users, checks, verdict: evaluate(stats, thresholds), thresholds, cost: runCost(samples, memoryMb) };
+  const locust = readLocustCsv(dir);
+  const cpu = readJson<CpuBudget>(path.join(dir, 'cpu.json'));
+  const server = readJson<Record<string, number>>(path.join(dir, 'server.json'));
+  return {
+    dir,
+    name: path.basename(dir),
+    meta,
+    stats,
+    users,
+    checks,
+    verdict: evaluate(stats, thresholds),
+    thresholds,
+    cost: runCost(samples, memoryMb),
+    ...(locust ? { locust } : {}),
+    ...(cpu ? { cpu } : {}),
+    ...(server ? { server } : {}),
+  };
 }
 
 const thresholdText = (t: Thresholds) => `p50 < ${t.p50Ms} ms, p95 < ${t.p95Ms} ms, p99 < ${t.p99Ms} ms, errors (failures + shed) < ${pct(t.errorRate)}`;
@@ -103,13 +165,26 @@ function uploadersText(m: RunMeta): string {
 }
 
 function summaryRow(s: RunStats): string[] {
-  return [String(s.requests), String(s.failures), pct(s.failureRate), String(s.shed), pct(s.shedRate), num(s.rps), ms(s.latency.mean), ms(s.latency.median), ms(s.latency.p95), ms(s.latency.p99)];
+  return [
+    String(s.requests),
+    String(s.failures),
+    pct(s.failureRate),
+    String(s.shed),
+    pct(s.shedRate),
+    String(s.connectionErrors),
+    num(s.rps),
+    num(s.goodput),
+    ms(s.latency.mean),
+    ms(s.latency.median),
+    ms(s.latency.p95),
+    ms(s.latency.p99),
+  ];
 }
-const SUMMARY_HEAD = ['requests', 'failures', 'failure rate', 'shed', 'shed rate', 'RPS', 'mean ms', 'p50 ms', 'p95 ms', 'p99 ms'];
+const SUMMARY_HEAD = ['requests', 'failures', 'failure rate', 'shed', 'shed rate', 'connection errors', 'RPS', 'goodput images/s', 'mean ms', 'p50 ms', 'p95 ms', 'p99 ms'];
 
-const ENDPOINT_HEAD = ['endpoint', 'requests', 'failures', 'shed', 'avg ms', 'min ms', 'max ms', 'median ms', 'p95 ms', 'p99 ms', 'RPS'];
+const ENDPOINT_HEAD = ['endpoint', 'requests', 'failures', 'shed', 'avg ms', 'min ms', 'max ms', 'median ms', 'p95 ms', 'p99 ms', 'served p50 ms', 'served p99 ms', 'RPS'];
 function endpointRows(s: RunStats): string[][] {
-  const row = (name: string, e: { requests: number; failures: number; shed: number; rps: number; latency: RunStats['latency'] }) => [
+  const row = (name: string, e: { requests: number; failures: number; shed: number; rps: number; latency: RunStats['latency']; served: RunStats['latency'] }) => [
     name,
     String(e.requests),
     String(e.failures),
@@ -120,6 +195,8 @@ function endpointRows(s: RunStats): string[][] {
     ms(e.latency.median),
     ms(e.latency.p95),
     ms(e.latency.p99),
+    ms(e.served.median),
+    ms(e.served.p99),
     num(e.rps, 2),
   ];
   return [...s.endpoints.map((e) => row(e.endpoint, e)), row('Aggregated', s)];
@@ -146,8 +223,40 @@ function metaLines(r: RunReport): string[] {
   return [
     `Scenario **${m.scenario}**${m.description ? ` (${m.description})` : ''}; target ${m.target}; started ${m.startedAt}.`,
     `Users ${m.users} (peak ${m.peakUsers}), spawn ${m.spawnRate}/s, planned ${m.durationS} s, measured ${num(r.stats.durationS)} s; mix ${m.mix}; think-time scale ${m.thinkScale}${m.model ? `; model ${m.model}` : ''}; batch uploaders ${uploadersText(m)}.`,
-    `Artillery exit code ${m.artilleryExitCode ?? 'unknown'}.`,
+    m.driver === 'locust' ? `Driver Locust (artillery/locustfile.py), exit code ${m.exitCode ?? 'unknown'}.` : `Artillery exit code ${m.artilleryExitCode ?? 'unknown'}.`,
+    `Goodput ${num(r.stats.goodput)} images/s (${r.stats.images} images classified and returned); ${r.stats.connectionErrors} requests without an HTTP answer; ${r.stats.cacheHits} answers from the response cache.`,
   ];
+}
+
+/** Locust's own statistics and failures, from its CSVs. */
+function locustTables(l: LocustCsv): { head: string[]; rows: string[][] }[] {
+  return [
+    { head: ['name', 'requests', 'failures', 'median ms', 'p99 ms', 'RPS'], rows: l.stats.map((r) => [r.name, String(r.requests), String(r.failures), ms(r.median), ms(r.p99), num(r.rps, 2)]) },
+    ...(l.failures.length > 0 ? [{ head: ['name', 'error', 'occurrences'], rows: l.failures.map((f) => [f.name, f.error, String(f.count)]) }] : []),
+  ];
+}
+
+const CPU_HEAD = ['process', 'threads', 'CPU s', 'cores busy', 'share of machine'];
+/** One row per process, then one per group of its threads by name: where the core-seconds of the run went. */
+function cpuRows(c: CpuBudget): string[][] {
+  const rows: string[][] = [];
+  const share = (s: number) => (c.machineBusyS > 0 ? pct(s / c.machineBusyS) : '–');
+  const busy = (s: number) => num(s / Math.max(0.001, c.wallS), 2);
+  let ours = 0;
+  for (const p of c.processes) {
+    ours += p.cpuS;
+    rows.push([`${p.label} (pid ${p.pid})`, String(p.threads.reduce((n, t) => n + t.threads, 0)), num(p.cpuS), busy(p.cpuS), share(p.cpuS)]);
+    for (const t of p.threads.filter((t) => t.cpuS >= 0.05)) rows.push([`  thread ${t.name}`, String(t.threads), num(t.cpuS), busy(t.cpuS), share(t.cpuS)]);
+  }
+  rows.push(['everything else on the machine', '', num(c.machineBusyS - ours), busy(c.machineBusyS - ours), share(c.machineBusyS - ours)]);
+  rows.push(['machine (all processes)', '', num(c.machineBusyS), busy(c.machineBusyS), `of ${c.cores} cores × ${num(c.wallS, 0)} s`]);
+  return rows;
+}
+
+const cpuText = (c: CpuBudget) => `Over ${num(c.wallS, 0)} s: load average ${c.loadavg.start.split(' ').slice(0, 3).join(' ')} at the start, ${c.loadavg.end.split(' ').slice(0, 3).join(' ')} at the end. CPU times from /proc (user + system).`;
+
+function serverRows(v: Record<string, number>): string[][] {
+  return Object.entries(v).map(([k, x]) => [k, num(x, 1)]);
 }
 
 const COST_TITLE = 'What this traffic would cost on AWS';
@@ -221,6 +330,12 @@ export function renderRunMarkdown(r: RunReport): string {
   if (r.checks.length > 0) {
     out.push('## Artillery checks (ensure)', '', mdTable(['expression', 'result'], r.checks.map((c) => [c.expression, c.ok ? 'ok' : 'fail'])), '');
   }
+  if (r.locust) {
+    out.push("## Locust's own statistics (CSV)", '', 'Locust counts every non-2xx answer as a failure, shed answers included.', '');
+    for (const t of locustTables(r.locust)) out.push(mdTable(t.head, t.rows), '');
+  }
+  if (r.cpu) out.push('## CPU budget', '', cpuText(r.cpu), '', mdTable(CPU_HEAD, cpuRows(r.cpu)), '');
+  if (r.server && Object.keys(r.server).length > 0) out.push("## The service's counters over the run (/metrics)", '', mdTable(['series', 'difference'], serverRows(r.server)), '');
   out.push(`## ${COST_TITLE}`, '', ...costLines(r.cost).flatMap((l) => [l, '']));
   if (r.cost.requests > 0) out.push(mdTable(COST_HEAD, costRows(r.cost)), '');
   out.push(
@@ -286,6 +401,12 @@ export function renderRunHtml(r: RunReport): string {
   if (r.checks.length > 0) {
     body.push('<h2>Artillery checks (ensure)</h2>', htmlTable(['expression', 'result'], r.checks.map((c) => [c.expression, badge(c.ok, 'ok', 'fail')])));
   }
+  if (r.locust) {
+    body.push("<h2>Locust's own statistics (CSV)</h2>", '<p class="meta">Locust counts every non-2xx answer as a failure, shed answers included.</p>');
+    for (const t of locustTables(r.locust)) body.push(htmlTable(t.head, t.rows));
+  }
+  if (r.cpu) body.push('<h2>CPU budget</h2>', `<p>${escapeHtml(cpuText(r.cpu))}</p>`, htmlTable(CPU_HEAD, cpuRows(r.cpu)));
+  if (r.server && Object.keys(r.server).length > 0) body.push("<h2>The service's counters over the run (/metrics)</h2>", htmlTable(['series', 'difference'], serverRows(r.server)));
   body.push(`<h2>${escapeHtml(COST_TITLE)}</h2>`, ...costLines(r.cost).map((l) => `<p>${inlineHtml(l)}</p>`));
   if (r.cost.requests > 0) body.push(htmlTable(COST_HEAD, costRows(r.cost)));
   return page(`Load test ${r.name}`, body.join('\n'));
@@ -315,7 +436,7 @@ export function compareRuns(runs: readonly RunReport[]): Comparison {
   return { reference, rows, ceiling: detectCeiling(points) };
 }
 
-const COMPARE_HEAD = ['run', 'scenario', 'users', 'requests', 'RPS', 'ok RPS', 'RPS/user', 'p50 ms', 'p95 ms', 'p99 ms', 'p50 vs ref', 'p95 vs ref', 'p99 vs ref', 'failure rate', 'shed rate'];
+const COMPARE_HEAD = ['run', 'scenario', 'users', 'requests', 'RPS', 'ok RPS', 'goodput images/s', 'RPS/user', 'p50 ms', 'p95 ms', 'p99 ms', 'p50 vs ref', 'p95 vs ref', 'p99 vs ref', 'failure rate', 'shed rate'];
 function compareRows(c: Comparison): string[][] {
   return c.rows.map(({ run, rpsPerUser, p50x, p95x, p99x }) => [
     run.name,
@@ -324,6 +445,7 @@ function compareRows(c: Comparison): string[][] {
     String(run.stats.requests),
     num(run.stats.rps),
     num(run.stats.okRps),
+    num(run.stats.goodput),
     num(rpsPerUser, 3),
     ms(run.stats.latency.median),
     ms(run.stats.latency.p95),

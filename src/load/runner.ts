@@ -98,6 +98,8 @@ export async function ensureStack(target: string, allowStart: boolean): Promise<
   // Loaded lazily: it pulls in the model catalog, which a report-only run does not need.
   const local = (await import(path.join(projectRoot(), 'dist', 'src', 'local', 'start.js'))) as typeof import('../local/start');
   const options = { ...local.optionsFromEnv(), httpPort: Number(url.port || 80) };
+  // Load runs measure the service, not its response cache (repeated photos would all be hits): off unless asked.
+  process.env.RESPONSE_CACHE ??= 'off';
   console.log(`load: starting the local stack on ${target} …`);
   return local.startLocalStack(options);
 }

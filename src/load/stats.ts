@@ -14,6 +14,10 @@ export interface Sample {
   c?: string;
   /** In-function duration in ms, the answer's `timings.totalMs` (POST /predict and /predict/batch); absent in older files. */
   fnMs?: number;
+  /** Images this 2xx answer classified (1 for /predict; a batch's count less its failed slots); absent in older files. */
+  n?: number;
+  /** 1 when the answer came from the response cache (`X-Cache: hit`). */
+  hit?: 1;
 }
 
 /** The percentiles Locust prints; Artillery reports only some of them. */
@@ -69,6 +73,8 @@ export interface EndpointStats extends Counts {
   endpoint: string;
   rps: number;
   latency: LatencyStats;
+  /** Over 2xx answers only: what a served client waited. */
+  served: LatencyStats;
 }
 
 export interface TimelinePoint {
@@ -94,6 +100,16 @@ export interface RunStats extends Counts {
   nonSuccessRate: number;
   /** Over every answered request (socket errors have no meaningful latency). */
   latency: LatencyStats;
+  /** Over 2xx answers only: what a served client waited. */
+  served: LatencyStats;
+  /** Images classified and returned, over the run: 2xx answers' `n`, else 1 per 2xx POST /predict. */
+  images: number;
+  /** Images classified and returned per second. */
+  goodput: number;
+  /** Requests that got no HTTP answer at all (socket errors, resets, timeouts). */
+  connectionErrors: number;
+  /** 2xx answers served from the response cache. */
+  cacheHits: number;
   endpoints: EndpointStats[];
   /** "POST /predict 503", "POST /predict ECONNRESET" … with counts, largest first. */
   breakdown: { endpoint: string; cause: string; outcome: 'shed' | 'failure'; count: number }[];
@@ -119,6 +135,10 @@ function push<K>(map: Map<K, Sample[]>, key: K, s: Sample): void {
 }
 
 const answered = (samples: readonly Sample[]) => samples.filter((s) => s.s > 0).map((s) => s.ms);
+const served = (samples: readonly Sample[]) => samples.filter((s) => s.o === 'ok').map((s) => s.ms);
+
+/** Images a sample returned: its `n`, else one for a 2xx single-photo answer (files written before `n` existed). */
+export const imagesOf = (s: Sample): number => (s.o !== 'ok' ? 0 : (s.n ?? (s.ep === 'POST /predict' ? 1 : 0)));
 
 /** Everything the report shows about one run, from its raw samples. */
 export function summarise(samples: readonly Sample[], bucketS = 10): RunStats {
@@ -136,6 +156,7 @@ export function summarise(samples: readonly Sample[], bucketS = 10): RunStats {
       ...count(list),
       rps: durationS > 0 ? list.length / durationS : 0,
       latency: latencyStats(answered(list)),
+      served: latencyStats(served(list)),
     }))
     .sort((a, b) => b.requests - a.requests);
 
@@ -173,8 +194,13 @@ export function summarise(samples: readonly Sample[], bucketS = 10): RunStats {
     });
   }
 
+  const images = samples.reduce((n, s) => n + imagesOf(s), 0);
   return {
     ...totals,
+    images,
+    goodput: durationS > 0 ? images / durationS : 0,
+    connectionErrors: samples.filter((s) => s.s === 0).length,
+    cacheHits: samples.filter((s) => s.hit === 1).length,
     startedAt: Number.isFinite(startedAt) ? startedAt : 0,
     durationS,
     rps: durationS > 0 ? totals.requests / durationS : 0,
@@ -183,6 +209,7 @@ export function summarise(samples: readonly Sample[], bucketS = 10): RunStats {
     shedRate: rate(totals.shed),
     nonSuccessRate: rate(totals.failures + totals.shed),
     latency: latencyStats(answered(samples)),
+    served: latencyStats(served(samples)),
     endpoints,
     breakdown: [...causes.values()].sort((a, b) => b.count - a.count),
     timeline,
@@ -197,7 +224,7 @@ export function parseSamples(text: string): Sample[] {
     try {
       const v = JSON.parse(line) as Partial<Sample>;
       if (typeof v.t === 'number' && typeof v.ms === 'number' && typeof v.ep === 'string' && typeof v.s === 'number') {
-        out.push({ t: v.t, ep: v.ep, s: v.s, ms: v.ms, o: v.o ?? (v.s >= 200 && v.s < 300 ? 'ok' : 'failure'), ...(v.err ? { err: v.err } : {}), ...(v.c ? { c: v.c } : {}), ...(typeof v.fnMs === 'number' ? { fnMs: v.fnMs } : {}) });
+        out.push({ t: v.t, ep: v.ep, s: v.s, ms: v.ms, o: v.o ?? (v.s >= 200 && v.s < 300 ? 'ok' : 'failure'), ...(v.err ? { err: v.err } : {}), ...(v.c ? { c: v.c } : {}), ...(typeof v.fnMs === 'number' ? { fnMs: v.fnMs } : {}), ...(typeof v.n === 'number' ? { n: v.n } : {}), ...(v.hit === 1 ? { hit: 1 as const } : {}) });
       }
     } catch {
       // A worker killed mid-write leaves half a line; the rest of the file is still good.

@@ -24,6 +24,7 @@ interface Slot {
 export class WorkerExecutor implements Executor {
   readonly kind = 'workers' as const;
   readonly slots: number;
+  readonly parallelism: number;
   private readonly pool: Slot[] = [];
   private readonly readyPromise: Promise<void>;
   private nextId = 1;
@@ -34,6 +35,7 @@ export class WorkerExecutor implements Executor {
     private readonly options: WorkerExecutorOptions,
   ) {
     this.slots = options.workers * options.perWorkerInFlight;
+    this.parallelism = options.workers;
     this.readyPromise = Promise.all(Array.from({ length: options.workers }, (_, i) => this.spawn(i))).then(() => undefined);
     // Keep the rejection observable through ready() without crashing on an unawaited promise.
     this.readyPromise.catch(() => undefined);

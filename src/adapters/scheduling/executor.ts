@@ -12,6 +12,8 @@ export type ExecResult =
 export interface Executor {
   readonly kind: 'in-thread' | 'workers';
   readonly slots: number;
+  /** Images that can truly run at once (worker threads; 1 in-thread): what a run has to itself while fewer are in flight. */
+  readonly parallelism: number;
   ready(): Promise<void>;
   run(model: string, bytes: Uint8Array): Promise<ExecResult>;
   close(): Promise<void>;

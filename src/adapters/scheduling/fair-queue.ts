@@ -28,6 +28,15 @@ export class FairQueue<T> {
     return item;
   }
 
+  /** Removes what is left of the request whose items match `belongs`; returns how many items went. */
+  drop(belongs: (item: T) => boolean): number {
+    const i = this.requests.findIndex((r) => r[0] !== undefined && belongs(r[0]));
+    if (i < 0) return 0;
+    const gone = this.requests.splice(i, 1)[0]?.length ?? 0;
+    this.count -= gone;
+    return gone;
+  }
+
   /**
    * How many queued items are served before the last of `n` items pushed now: every queued request
    * takes at most `n` turns first.

@@ -10,6 +10,8 @@ import type { ExecResult, Executor } from './executor';
  */
 export class InThreadExecutor implements Executor {
   readonly kind = 'in-thread' as const;
+  /** One session run at a time; the slots beyond it only overlap decoding. */
+  readonly parallelism = 1;
 
   constructor(
     private readonly engine: LocalEngine,

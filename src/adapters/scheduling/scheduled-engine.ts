@@ -1,28 +1,54 @@
-import { AdmissionController } from '../../core/admission';
-import { OverloadedError } from '../../core/errors';
-import type { EngineStats, InferenceEngine, Priority, ScoresOrError } from '../../core/ports';
+import { AdmissionController, type AdmissionDecision } from '../../core/admission';
+import { AppError, OverloadedError } from '../../core/errors';
+import type { Deadline, EngineStats, InferenceEngine, Priority, ScoresOrError } from '../../core/ports';
 import type { Executor } from './executor';
 import { FairQueue } from './fair-queue';
 
 export interface SchedulerOptions {
+  /** While a lane's queue stands: the most queueing (ms) a newly admitted request may face (MAX_QUEUE_WAIT_MS). */
   maxQueueWaitMs: number;
   maxQueuedImages: number;
-  /** Starting guess of the time between completions (ms) until measured. */
-  initialIntervalMs: number;
+  /** Starting guess of the pool time per image (ms) until measured. */
+  initialServiceMs: number;
+  /** CoDel's target (ms): see core/admission.ts. */
+  targetMs?: number;
+  /** CoDel's interval (ms). */
+  intervalMs?: number;
   /** While single photos wait, one dispatch in this many still goes to multi-image requests. */
   batchShare?: number;
   /** Out of every this-many dispatches while interactive work waits, one goes to background work, so it never starves. */
   backgroundShare?: number;
+  /** The clock (ms); performance.now() unless a test simulates one. */
+  now?: () => number;
+}
+
+/** One call of infer(): its images settle it together, or its deadline fails it as a whole. */
+interface Request {
+  deadline: Deadline | undefined;
+  settled: boolean;
+  /** Whether one of its images has run: only the wait for the first is queueing (see core/admission.ts). */
+  started: boolean;
+  fail(err: Error): void;
 }
 
 interface Job {
   model: string;
   bytes: Uint8Array;
   enqueuedAt: number;
+  request: Request;
   resolve: (r: ScoresOrError) => void;
 }
 
-type LaneName = 'single' | 'batch' | 'background';
+/**
+ * 504 TIMEOUT for a request dropped unclassified: shown to the client and not logged as a fault (it is what overload
+ * control does), with a Retry-After as every answer of an overloaded service carries.
+ */
+const expired = (waitedMs: number): AppError =>
+  new AppError('TIMEOUT', 504, `the request's deadline passed after ${Math.round(waitedMs)} ms in the queue; nothing was classified`, { retryAfterSeconds: 1 });
+
+export type LaneName = 'single' | 'batch' | 'background';
+/** The lanes admission control guards; background (batch-path) work is never shed. */
+export type InteractiveLane = Exclude<LaneName, 'background'>;
 
 /** One class of work: served after the lanes before it, except that every `every`-th turn it waited is its own. */
 interface Lane {
@@ -33,29 +59,41 @@ interface Lane {
 }
 
 /**
- * Local mode's engine: every invocation of the process shares it. Interactive images are admitted or shed
- * at once by an AdmissionController (the local counterpart of reserved concurrency + API Gateway
- * throttling). Three lanes share the executor: single photos (the mobile clients waiting on a screen) first,
- * then the images of multi-image requests, then background (batch-path) work; each lower lane keeps a
- * guaranteed share, so nothing starves. Within a lane, requests take turns image by image. At most
- * `executor.slots` images run at once, so the cores are kept busy but never oversubscribed.
+ * Local mode's engine: every invocation of the process shares it. Interactive requests are admitted or shed at once by
+ * an AdmissionController (the local counterpart of reserved concurrency + API Gateway throttling), which sheds only
+ * while a lane's queue stands and only what its deadline or the standing-queue budget cannot afford. Three lanes share
+ * the executor: single photos (the mobile clients waiting on a screen) first, then the images of multi-image
+ * requests, then background (batch-path) work; each lower lane keeps a guaranteed share, so nothing starves. Within a
+ * lane, requests take turns image by image. At most `executor.slots` images run at once, so the cores are kept busy
+ * but never oversubscribed. A request whose deadline passes while it waits is dropped before any of its images run.
  */
 export class ScheduledEngine implements InferenceEngine {
   /** In priority order. */
   private readonly lanes: readonly Lane[];
   private readonly byName: Readonly<Record<LaneName, Lane>>;
   private readonly admission: AdmissionController;
+  private readonly now: () => number;
   private running = 0;
   private shedCount = 0;
+  /** Requests shed, by lane and reason: `single/standing-queue` … */
+  private readonly shedBy = new Map<string, number>();
+  private expiredCount = 0;
+  /** ∫ running dt since start, so each run knows how many shared the pool with it on average. */
+  private busyIntegral = 0;
+  private lastChange = 0;
 
   constructor(
     private readonly executor: Executor,
-    private readonly options: SchedulerOptions,
+    options: SchedulerOptions,
   ) {
+    this.now = options.now ?? (() => performance.now());
+    this.lastChange = this.now();
     this.admission = new AdmissionController({
-      maxQueueWaitMs: options.maxQueueWaitMs,
+      targetMs: options.targetMs ?? 50,
+      intervalMs: options.intervalMs ?? 500,
+      overloadBudgetMs: options.maxQueueWaitMs,
       maxQueuedImages: options.maxQueuedImages,
-      initialIntervalMs: options.initialIntervalMs,
+      initialServiceMs: options.initialServiceMs,
     });
     const lane = (name: LaneName, every: number): Lane => ({ name, queue: new FairQueue<Job>(), every, waited: 0 });
     this.byName = {
@@ -70,28 +108,84 @@ export class ScheduledEngine implements InferenceEngine {
     return this.executor.ready();
   }
 
-  precheck(images: number, priority: Priority): void {
+  precheck(images: number, priority: Priority, deadline?: Deadline): void {
     if (priority !== 'interactive') return;
-    const queued = this.queued();
-    const decision = this.admission.decide(images, queued, this.imagesAhead(this.laneFor(images, priority), images));
-    if (!decision.admit) {
-      this.shedCount += images;
-      throw new OverloadedError(
-        `at capacity: ${queued} images queued, predicted wait ${Math.round(decision.predictedWaitMs)} ms`,
-        decision.retryAfterSeconds,
-      );
-    }
+    const lane = this.laneFor(images, priority);
+    const now = this.now();
+    const ahead = this.imagesAhead(lane, images, now);
+    const decision = this.admission.decide({ lane: lane.name, above: this.guardedAbove(lane), images, ahead, queued: this.queued(), now, deadline });
+    if (!decision.admit) throw this.refusal(lane.name, decision, ahead);
   }
 
-  async infer(model: string, images: readonly Uint8Array[], priority: Priority): Promise<ScoresOrError[]> {
+  /**
+   * For the HTTP front door, before a body is read: the OverloadedError a one-image request of `lane` would get now,
+   * if that lane has a standing queue; undefined otherwise. Cheap when nothing stands.
+   */
+  shedEarly(lane: InteractiveLane): OverloadedError | undefined {
+    const now = this.now();
+    const above = this.guardedAbove(this.byName[lane]);
+    if (!this.admission.overloaded(lane, above, now)) return undefined;
+    const ahead = this.imagesAhead(this.byName[lane], 1, now);
+    const decision = this.admission.decide({ lane, above, images: 1, ahead, queued: this.queued(), now });
+    return decision.admit ? undefined : this.refusal(lane, decision, ahead);
+  }
+
+  private refusal(lane: LaneName, d: Exclude<AdmissionDecision, { admit: true }>, ahead: number): OverloadedError {
+    this.shedCount++;
+    const key = `${lane}/${d.reason}`;
+    this.shedBy.set(key, (this.shedBy.get(key) ?? 0) + 1);
+    const wait = `${ahead} images ahead, predicted wait ${Math.round(d.predictedWaitMs)} ms`;
+    const message =
+      d.reason === 'queue-full'
+        ? `at capacity: ${this.queued()} images queued`
+        : d.reason === 'deadline'
+          ? `cannot finish before the request's deadline: ${wait}`
+          : `overloaded (a standing queue): ${wait}`;
+    return new OverloadedError(message, d.retryAfterSeconds);
+  }
+
+  async infer(model: string, images: readonly Uint8Array[], priority: Priority, deadline?: Deadline): Promise<ScoresOrError[]> {
     await this.executor.ready();
-    this.precheck(images.length, priority);
-    const now = performance.now();
-    const jobs: Job[] = [];
-    const results = images.map((bytes) => new Promise<ScoresOrError>((resolve) => jobs.push({ model, bytes, enqueuedAt: now, resolve })));
-    this.laneFor(images.length, priority).queue.push(jobs);
-    this.pump();
-    return Promise.all(results);
+    this.precheck(images.length, priority, deadline);
+    if (images.length === 0) return [];
+    const now = this.now();
+    return new Promise<ScoresOrError[]>((resolve, reject) => {
+      const results: ScoresOrError[] = new Array(images.length);
+      let left = images.length;
+      const request: Request = {
+        deadline,
+        settled: false,
+        started: false,
+        fail: (err) => {
+          if (request.settled) return;
+          request.settled = true;
+          reject(err);
+        },
+      };
+      const jobs = images.map(
+        (bytes, i): Job => ({
+          model,
+          bytes,
+          enqueuedAt: now,
+          request,
+          resolve: (r) => {
+            if (request.settled) return;
+            results[i] = r;
+            if (--left === 0) {
+              request.settled = true;
+              resolve(results);
+            }
+          },
+        }),
+      );
+      this.laneFor(images.length, priority).queue.push(jobs);
+      this.pump();
+    });
+  }
+
+  /** The guarded lanes served before `lane`. */
+  private guardedAbove(lane: Lane): string[] {
+    return this.lanes.slice(0, this.lanes.indexOf(lane)).flatMap((l) => (l.name === 'background' ? [] : [l.name]));
   }
 
   private laneFor(images: number, priority: Priority): Lane {
@@ -103,60 +197,103 @@ export class ScheduledEngine implements InferenceEngine {
   }
 
   /**
-   * Images that would run before the last of `n` new ones in `lane`: everything queued in the lanes above,
-   * each request's turns in its own lane, and the shares the lanes below are owed meanwhile.
+   * Other requests' images that would run before the last of `n` new ones in `lane`: each request's turns in its own
+   * lane; of the lanes above, what they get while this one takes its one turn in `every`; and the shares the lanes
+   * below are owed meanwhile. Counting every image above would make a batch wait for all queued photos, which it
+   * does not; but a lane above whose queue stands refills as fast as it drains, so it takes all its turns.
+   * Future arrivals are not counted otherwise: this is the work queued ahead, not a forecast.
    */
-  private imagesAhead(lane: Lane, n: number): number {
+  private imagesAhead(lane: Lane, n: number, now: number): number {
     const at = this.lanes.indexOf(lane);
-    let ahead = 0;
-    this.lanes.forEach((l, i) => {
-      if (i < at) ahead += l.queue.length;
-      else if (i === at) ahead += l.queue.aheadOf(n);
-    });
+    const own = lane.queue.aheadOf(n);
+    const above = this.lanes.slice(0, at);
+    const queuedAbove = above.reduce((sum, l) => sum + l.queue.length, 0);
+    const turnsAbove = (own + n) * (lane.every - 1);
+    const standingAbove = this.guardedAbove(lane).some((l) => this.admission.standing(l, now));
+    let ahead = own + (standingAbove ? turnsAbove : Math.min(queuedAbove, turnsAbove));
     const served = ahead + n;
-    for (const l of this.lanes.slice(at + 1)) ahead += Math.min(l.queue.length, Math.ceil(served / (l.every - 1)));
+    // A lane below with work keeps its share while this request waits: its requests bring several images each.
+    for (const l of this.lanes.slice(at + 1)) if (l.queue.length > 0) ahead += Math.ceil(served / (l.every - 1));
     return ahead;
   }
 
   /** The highest lane with work, unless a lower one has waited its turn. */
-  private pick(): Job | undefined {
+  private pick(): { lane: Lane; job: Job } | undefined {
     const waiting = this.lanes.filter((l) => l.queue.length > 0);
     const first = waiting[0];
     if (!first) return undefined;
     const due = waiting.slice(1).find((l) => l.waited >= l.every - 1);
     const chosen = due ?? first;
     for (const l of waiting) l.waited = l === chosen ? 0 : l.waited + 1;
-    return chosen.queue.shift();
+    const job = chosen.queue.shift();
+    return job ? { lane: chosen, job } : undefined;
+  }
+
+  private advance(now: number): void {
+    this.busyIntegral += this.running * (now - this.lastChange);
+    this.lastChange = now;
   }
 
   private pump(): void {
     while (this.running < this.executor.slots) {
-      const job = this.pick();
-      if (!job) return;
+      const picked = this.pick();
+      if (!picked) return;
+      const { lane, job } = picked;
+      const now = this.now();
+      if (job.request.deadline !== undefined && now >= job.request.deadline) {
+        // Nobody waits for it any more: drop all of it, never computing what no client will read.
+        lane.queue.drop((j) => j.request === job.request);
+        this.expiredCount++;
+        job.request.fail(expired(now - job.enqueuedAt));
+        continue;
+      }
+      if (lane.name !== 'background') this.admission.dispatched(lane.name, job.request.started ? undefined : now - job.enqueuedAt, lane.queue.length, now);
+      job.request.started = true;
+      this.advance(now);
       this.running++;
-      const queueMs = performance.now() - job.enqueuedAt;
+      const startedAt = now;
+      const integralAtStart = this.busyIntegral;
+      const queueMs = now - job.enqueuedAt;
       this.executor.run(job.model, job.bytes).then(
-        (r) => this.settle(job, r.ok ? { ok: true, value: { scores: r.scores, decodeMs: r.decodeMs, inferMs: r.inferMs, queueMs, image: r.image } } : r),
-        (err: unknown) =>
-          this.settle(job, { ok: false, error: { code: 'INTERNAL', statusCode: 500, message: err instanceof Error ? err.message : String(err) } }),
+        (r) => {
+          this.settle(startedAt, integralAtStart, r.ok);
+          job.resolve(r.ok ? { ok: true, value: { scores: r.scores, decodeMs: r.decodeMs, inferMs: r.inferMs, queueMs, image: r.image } } : r);
+          this.pump();
+        },
+        (err: unknown) => {
+          this.settle(startedAt, integralAtStart, false);
+          job.resolve({ ok: false, error: { code: 'INTERNAL', statusCode: 500, message: err instanceof Error ? err.message : String(err) } });
+          this.pump();
+        },
       );
     }
   }
 
-  private settle(job: Job, result: ScoresOrError): void {
+  /** Only runs that classified an image measure the service: a refused image costs a header parse, not a decode. */
+  private settle(startedAt: number, integralAtStart: number, measured: boolean): void {
+    const now = this.now();
+    this.advance(now);
+    const durationMs = now - startedAt;
+    if (measured && durationMs > 0) this.admission.ran(durationMs, (this.busyIntegral - integralAtStart) / durationMs, this.executor.parallelism);
     this.running--;
-    this.admission.completed(performance.now(), this.queued() > 0);
-    job.resolve(result);
-    this.pump();
+  }
+
+  /** Requests shed so far, by lane and reason. */
+  shedCounts(): ReadonlyMap<string, number> {
+    return this.shedBy;
   }
 
   stats(): EngineStats {
+    const now = this.now();
     return {
       kind: this.executor.kind === 'workers' ? 'pool' : 'scheduled',
       workers: this.executor.kind === 'workers' ? this.executor.slots : 1,
       inFlight: this.running,
       queued: this.queued(),
       shed: this.shedCount,
+      expired: this.expiredCount,
+      perImageMs: this.admission.perImageMs,
+      standing: (['single', 'batch'] as const).filter((l) => this.admission.standing(l, now)),
     };
   }
 

@@ -1,11 +1,19 @@
+import { createHash, randomUUID } from 'node:crypto';
 import type { FsModelCatalog } from '../../adapters/fs-model-catalog';
 import { LocalEngine } from '../../adapters/local-engine';
 import { WorkerExecutor } from '../../adapters/pool/worker-executor';
+import { type FrontDoor, NEED_PREFIX, registerFrontDoor } from '../../adapters/scheduling/front-door';
 import { InThreadExecutor } from '../../adapters/scheduling/in-thread-executor';
-import { ScheduledEngine } from '../../adapters/scheduling/scheduled-engine';
+import { type InteractiveLane, ScheduledEngine } from '../../adapters/scheduling/scheduled-engine';
 import type { ClassifyDeps } from '../../core/classify';
+import { type AppError, BadRequestError, PayloadTooLargeError } from '../../core/errors';
+import type { Classification } from '../../core/model';
 import type { InferenceEngine } from '../../core/ports';
+import { ResponseCache } from '../../core/response-cache';
 import { type Config, config } from '../../config';
+import { corsHeaders } from '../middleware/cors';
+import { errorResponse } from '../middleware/http';
+import { checkJsonDepth, MAX_JSON_DEPTH } from '../middleware/http-input';
 import { prom, watchEventLoop } from '../middleware/observability';
 import { modelCatalog } from './catalog';
 
@@ -28,10 +36,84 @@ function build(): Classifier {
   }
   prom.engineQueued.set({}, () => engine.stats().queued);
   prom.engineInFlight.set({}, () => engine.stats().inFlight);
+  if (engine instanceof ScheduledEngine) {
+    prom.expired.set({}, () => engine.stats().expired ?? 0);
+    for (const lane of ['single', 'batch'] as const) {
+      for (const reason of ['standing-queue', 'deadline', 'queue-full'] as const) prom.admissionShed.set({ lane, reason }, () => engine.shedCounts().get(`${lane}/${reason}`) ?? 0);
+    }
+    prom.servicePerImage.set({}, () => (engine.stats().perImageMs ?? 0) / 1000);
+    for (const lane of ['single', 'batch'] as const) prom.standingQueue.set({ lane }, () => ((engine.stats().standing ?? []).includes(lane) ? 1 : 0));
+    // Where one process serves every invocation, shed before serverless-offline reads and converts the body.
+    if (cfg.offline) registerFrontDoor(frontDoor(engine, cfg));
+  }
   // Where one process serves every invocation, its event loop can hold requests back; a Lambda container is
   // frozen between invocations, and would report the freeze as delay.
   if (cfg.offline) watchEventLoop();
-  return { catalog, engine };
+  const cache = responseCache(cfg);
+  return { catalog, engine, ...(cache ? { cache } : {}) };
+}
+
+const isJson = (contentType: string | undefined): boolean => contentType?.split(';')[0]?.trim().toLowerCase() === 'application/json';
+
+const FRONT_DOOR_ROUTES: Readonly<Record<string, InteractiveLane>> = { '/predict': 'single', '/predict/batch': 'batch' };
+
+/**
+ * The answer the HTTP server gives a POST /predict or /predict/batch before reading its body, while that route's lane
+ * has a standing queue and the request would wait past the budget: the same 503, headers and JSON as the handler's.
+ */
+function frontDoor(engine: ScheduledEngine, cfg: Readonly<Config>) {
+  return (method: string, path: string, headers: Readonly<Record<string, string | undefined>>, prefix?: Uint8Array): ReturnType<FrontDoor> => {
+    const lane = method === 'POST' ? FRONT_DOOR_ROUTES[path] : undefined;
+    if (!lane) return undefined;
+    const route = `POST ${path}`;
+    const declared = Number(headers['content-length']);
+    let refusal: AppError | undefined;
+    if (declared > cfg.limits.maxBodyBytes) {
+      // Refused on its Content-Length, as the handler would refuse it once read: a stream of bodies over the limit
+      // then costs the HTTP thread no read-and-convert each (18 ms per 4 MB here), only the drain.
+      refusal = new PayloadTooLargeError(`the body is ${declared} bytes, over the limit of ${cfg.limits.maxBodyBytes}`);
+      prom.requests.inc({ route, status: '413' });
+    } else if (prefix !== undefined) {
+      // JSON nested past the limit shows in its first bytes; the handler would refuse it only after the whole body
+      // was read and converted on the HTTP thread (defect 3 of issue 11, in a loop).
+      try {
+        checkJsonDepth(prefix, MAX_JSON_DEPTH);
+        return undefined;
+      } catch (err: unknown) {
+        if (!(err instanceof BadRequestError)) throw err;
+        refusal = err;
+        prom.requests.inc({ route, status: '400' });
+      }
+    } else {
+      // A request without a key is the access gate's to answer (401): a 503 would hide what the client must fix.
+      if (!headers['x-api-key']) return undefined;
+      refusal = engine.shedEarly(lane);
+      if (!refusal) return isJson(headers['content-type']) ? NEED_PREFIX : undefined;
+      prom.requests.inc({ route, status: '503' });
+      prom.shed.inc({ route });
+      prom.shedEarly.inc({ route });
+    }
+    const requestId = randomUUID();
+    const res = errorResponse(refusal, requestId);
+    return {
+      statusCode: res.statusCode,
+      headers: { ...(res.headers as Record<string, string>), ...corsHeaders(headers.origin, cfg.corsOrigins), 'X-Request-Id': requestId },
+      body: res.body,
+    };
+  };
+}
+
+/** `X-Cache: hit|miss` where a response cache answers; nothing where there is none. */
+export const cacheHeader = (c: Pick<Classifier, 'cache'>, hit: boolean): Record<string, string> => (c.cache ? { 'X-Cache': hit ? 'hit' : 'miss' } : {});
+
+/** The sync API's response cache, or none when RESPONSE_CACHE=off or its size is 0. */
+function responseCache(cfg: Readonly<Config>): Classifier['cache'] {
+  if (cfg.responseCache.entries <= 0) return undefined;
+  const store = new ResponseCache<Classification>(cfg.responseCache.entries);
+  prom.cacheHits.set({}, () => store.hits);
+  prom.cacheMisses.set({}, () => store.misses);
+  prom.cacheEntries.set({}, () => store.size);
+  return { store, digest: (bytes) => createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** The engine for the configured mode; see InferenceMode. */
@@ -55,8 +137,10 @@ export function buildEngine(cfg: Readonly<Config>, catalog: FsModelCatalog): Inf
   return new ScheduledEngine(executor, {
     maxQueueWaitMs: inf.maxQueueWaitMs,
     maxQueuedImages: inf.maxQueuedImages,
+    targetMs: cfg.admission.targetMs,
+    intervalMs: cfg.admission.intervalMs,
     // ~12 ms of decode + inference per image per core until measured.
-    initialIntervalMs: 12 / inf.poolWorkers,
+    initialServiceMs: 12 / inf.poolWorkers,
   });
 }
 

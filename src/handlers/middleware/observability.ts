@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type middy from '@middy/core';
-import { Counter, Gauge, Histogram, Registry } from '../../adapters/prometheus';
+import { Counter, Gauge, Histogram, ObservedCounter, Registry } from '../../adapters/prometheus';
 
 /** One service name for logs, metrics and traces. */
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME || 'image-classifier';
@@ -40,6 +40,14 @@ export const MetricName = {
   engineQueued: 'inference_queued_images',
   engineInFlight: 'inference_in_flight_images',
   eventLoopDelay: 'nodejs_eventloop_delay_seconds',
+  shedEarly: 'requests_shed_early_total',
+  admissionShed: 'admission_shed_total',
+  expired: 'inference_expired_requests_total',
+  servicePerImage: 'inference_service_seconds_per_image',
+  standingQueue: 'admission_standing_queue',
+  cacheHits: 'response_cache_hits_total',
+  cacheMisses: 'response_cache_misses_total',
+  cacheEntries: 'response_cache_entries',
 } as const;
 
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -59,6 +67,14 @@ export const prom = {
   engineQueued: new Gauge(MetricName.engineQueued, 'Images waiting for the inference pool.'),
   engineInFlight: new Gauge(MetricName.engineInFlight, 'Images being decoded or inferred.'),
   eventLoopDelay: new Histogram(MetricName.eventLoopDelay, 'How late a 100 ms timer fires on the thread that serves HTTP.', stageBuckets),
+  shedEarly: new Counter(MetricName.shedEarly, 'Requests shed before their body was read (local front door), by route; also in requests_shed_total.'),
+  admissionShed: new ObservedCounter(MetricName.admissionShed, 'Requests admission control refused, by lane and reason (standing-queue, deadline, queue-full).'),
+  expired: new ObservedCounter(MetricName.expired, 'Requests dropped unclassified because their deadline passed while they waited.'),
+  servicePerImage: new Gauge(MetricName.servicePerImage, 'Measured pool time per image: the inverse of the inference throughput.'),
+  standingQueue: new Gauge(MetricName.standingQueue, '1 while a lane has a standing queue (admission sheds past its budget), else 0.'),
+  cacheHits: new ObservedCounter(MetricName.cacheHits, 'Images answered from the response cache (also counted in images_classified_total).'),
+  cacheMisses: new ObservedCounter(MetricName.cacheMisses, 'Images looked up in the response cache and not found.'),
+  cacheEntries: new Gauge(MetricName.cacheEntries, 'Answers held by the response cache.'),
 };
 for (const m of [
   prom.requests,
@@ -72,6 +88,14 @@ for (const m of [
   prom.engineQueued,
   prom.engineInFlight,
   prom.eventLoopDelay,
+  prom.shedEarly,
+  prom.admissionShed,
+  prom.expired,
+  prom.servicePerImage,
+  prom.standingQueue,
+  prom.cacheHits,
+  prom.cacheMisses,
+  prom.cacheEntries,
 ]) {
   prom.registry.register(m);
 }

@@ -14,6 +14,16 @@ describe('FairQueue', () => {
     expect(q.length).toBe(0);
   });
 
+  it('drops what is left of one request, and only of that one', () => {
+    const q = new FairQueue<string>();
+    q.push(['a1', 'a2', 'a3']);
+    q.push(['b1', 'b2']);
+    expect(q.shift()).toBe('a1');
+    expect(q.drop((item) => item.startsWith('a'))).toBe(2);
+    expect(q.length).toBe(2);
+    expect([q.shift(), q.shift(), q.shift()]).toEqual(['b1', 'b2', undefined]);
+  });
+
   it('counts the items served before the last of n new ones', () => {
     const q = new FairQueue<number>();
     q.push([1, 2, 3, 4, 5]);
@@ -29,6 +39,7 @@ describe('FairQueue', () => {
 class ManualExecutor implements Executor {
   readonly kind = 'in-thread' as const;
   readonly slots = 1;
+  readonly parallelism = 1;
   readonly started: string[] = [];
   private readonly pending: Array<(r: ExecResult) => void> = [];
   ready = () => Promise.resolve();
@@ -46,8 +57,12 @@ class ManualExecutor implements Executor {
 const img = (name: string) => new Uint8Array(Buffer.from(name));
 
 describe('ScheduledEngine', () => {
+  let clock = 0;
   const make = (executor: Executor, maxQueueWaitMs = 10_000) =>
-    new ScheduledEngine(executor, { maxQueueWaitMs, maxQueuedImages: 1000, initialIntervalMs: 10 });
+    new ScheduledEngine(executor, { maxQueueWaitMs, maxQueuedImages: 1000, initialServiceMs: 10, targetMs: 50, intervalMs: 500, now: () => clock });
+  beforeEach(() => {
+    clock = 0;
+  });
 
   it('runs single photos ahead of a queued batch, which still gets one turn in three', async () => {
     // Arrange
@@ -75,17 +90,88 @@ describe('ScheduledEngine', () => {
     expect(ex.started).toEqual(['x0', 'a1', 'b1', 'a2', 'b2', 'a3']);
   });
 
-  it('predicts a single photo\'s wait from its turn, so it is admitted where the whole backlog would be shed', async () => {
-    // Arrange: 1 image runs, a 16-image batch waits; 10 ms per image and a 50 ms budget
+  it('admits a 16-image batch behind a queued one while no queue stands, whatever the predicted wait', async () => {
+    // Prepare: 1 image runs, a 16-image batch waits; 10 ms per image and a 50 ms budget
     const ex = new ManualExecutor();
     const engine = make(ex, 50);
     void engine.infer('m', [img('first')], 'interactive');
     void engine.infer('m', Array.from({ length: 16 }, (_, i) => img(`b${i}`)), 'interactive');
     await new Promise((r) => setImmediate(r));
-    // Act + Assess: a single waits for the running image and one owed batch turn, (1 + 1) × 10 ms;
-    // another 16-image batch takes turns with the queued one, (16 + 16) × 10 ms
-    expect(() => engine.precheck(1, 'interactive')).not.toThrow();
-    expect(() => engine.precheck(16, 'interactive')).toThrow(expect.objectContaining({ code: 'OVERLOADED' }));
+    // Act + Assess: a burst is not overload
+    expect(() => engine.precheck(16, 'interactive')).not.toThrow();
+    expect(engine.shedEarly('batch')).toBeUndefined();
+  });
+
+  it('once a queue has stood for an interval, sheds what would wait past the budget, at the front door too', async () => {
+    // Prepare: every image waits ~100 ms for 600 ms (10 ms each, 10 queued behind)
+    const ex = new ManualExecutor();
+    const engine = make(ex, 50);
+    void engine.infer('m', [img('first')], 'interactive');
+    for (let i = 0; i < 10; i++) void engine.infer('m', [img(`s${i}`)], 'interactive');
+    await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 70; i++) {
+      clock += 10;
+      await ex.finishOne();
+      engine.infer('m', [img(`t${i}`)], 'interactive').catch(() => undefined);
+      await new Promise((r) => setImmediate(r));
+    }
+    // Act + Assess: 10 photos ahead at 10 ms is 100 ms, over the 50 ms budget
+    expect(engine.stats().standing).toEqual(['single']);
+    expect(() => engine.precheck(1, 'interactive')).toThrow(expect.objectContaining({ code: 'OVERLOADED', statusCode: 503, retryAfterSeconds: 1 }));
+    expect(engine.shedEarly('single')).toMatchObject({ code: 'OVERLOADED' });
+    // A batch still gets its one turn in three: two photos before its first image is not past the budget.
+    expect(engine.shedEarly('batch')).toBeUndefined();
+  });
+
+  it('does not count a batch waiting behind its own images as a standing queue', async () => {
+    // Prepare: one 100-image batch alone, 10 ms per image: its last images wait a second, behind its own first ones
+    const ex = new ManualExecutor();
+    const engine = make(ex, 50);
+    void engine.infer('m', Array.from({ length: 100 }, (_, i) => img(`b${i}`)), 'interactive');
+    await new Promise((r) => setImmediate(r));
+    // Act
+    for (let i = 0; i < 80; i++) {
+      clock += 10;
+      await ex.finishOne();
+    }
+    // Assess
+    expect(engine.stats().standing).toEqual([]);
+    expect(() => engine.precheck(16, 'interactive')).not.toThrow();
+  });
+
+  it('drops a request whose deadline passed while it waited: TIMEOUT, and none of its images run', async () => {
+    // Prepare
+    const ex = new ManualExecutor();
+    const engine = make(ex);
+    void engine.infer('m', [img('first')], 'interactive');
+    const late = engine.infer('m', ['l1', 'l2', 'l3'].map(img), 'interactive', 100).catch((err: unknown) => err);
+    const onTime = engine.infer('m', [img('on-time')], 'interactive', 10_000);
+    await new Promise((r) => setImmediate(r));
+    // Act: the running image takes until after the first request's deadline
+    clock = 150;
+    await ex.finishOne();
+    await ex.finishOne();
+    // Assess
+    await expect(late).resolves.toMatchObject({ code: 'TIMEOUT', statusCode: 504 });
+    await expect(onTime).resolves.toHaveLength(1);
+    expect(ex.started).toEqual(['first', 'on-time']);
+    expect(engine.stats()).toMatchObject({ expired: 1, queued: 0 });
+  });
+
+  it('measures its service time from run durations, not from the idle time between runs', async () => {
+    // Prepare
+    const ex = new ManualExecutor();
+    const engine = make(ex);
+    // Act: each run takes 4 ms; the pool then idles 1 s before the next request
+    for (let i = 0; i < 5; i++) {
+      void engine.infer('m', [img(`r${i}`)], 'interactive');
+      await new Promise((r) => setImmediate(r));
+      clock += 4;
+      await ex.finishOne();
+      clock += 1000;
+    }
+    // Assess
+    expect(engine.stats().perImageMs).toBe(4);
   });
 
   it('gives background work one turn in four while interactive work waits', async () => {

@@ -1,37 +1,148 @@
-import { AdmissionController } from '../../../src/core/admission';
+import { AdmissionController, deadlineFrom, parseRequestTimeout, ServiceTimeEstimator, StandingQueue } from '../../../src/core/admission';
+
+describe('ServiceTimeEstimator', () => {
+  it('measures pool time per image from run durations: Little’s law while the pool is full', () => {
+    // Prepare
+    const e = new ServiceTimeEstimator(50);
+    // Act: runs of 32 ms while 4 were in flight on 2 workers: 8 ms of pool time each
+    for (let i = 0; i < 10; i++) e.observe(32, 4, 2);
+    // Assess
+    expect(e.perImageMs).toBe(8);
+  });
+
+  it('gives a run below full use a core of its own, so a quiet pool does not look slow', () => {
+    const e = new ServiceTimeEstimator(50);
+    e.observe(16, 1, 2);
+    expect(e.perImageMs).toBe(8);
+  });
+
+  it('is not moved by one huge image, and never sees idle time between completions', () => {
+    // Prepare: the estimate sees only runs; how long the pool sat idle between them cannot reach it.
+    const e = new ServiceTimeEstimator(8, 9);
+    for (let i = 0; i < 8; i++) e.observe(16, 2, 2);
+    // Act: a 40-megapixel decode took 4 s
+    e.observe(4000, 1, 2);
+    // Assess
+    expect(e.perImageMs).toBe(8);
+  });
+
+  it('follows a real slow-down, and averages skewed run times rather than taking their middle', () => {
+    const e = new ServiceTimeEstimator(8, 8);
+    for (let i = 0; i < 8; i++) e.observe(16, 2, 2);
+    for (let i = 0; i < 5; i++) e.observe(40, 2, 2);
+    // 3 × 8 ms and 5 × 20 ms in the window, the lowest and highest left out: (2 × 8 + 4 × 20) / 6
+    expect(e.perImageMs).toBe(16);
+  });
+});
+
+describe('StandingQueue (CoDel)', () => {
+  const make = () => new StandingQueue(50, 500);
+
+  it('does not call a burst a standing queue: the minimum sojourn dips or the queue empties within the interval', () => {
+    // Prepare
+    const q = make();
+    // Act: every image of a 400 ms burst waits longer and longer, then the queue is empty
+    for (let t = 0; t <= 400; t += 10) q.dispatched(t, t < 400 ? 10 : 0, t);
+    // Assess
+    expect(q.standing(400)).toBe(false);
+    for (let t = 410; t <= 1200; t += 10) q.dispatched(t - 300, 5, t);
+    expect(q.standing(1200)).toBe(true);
+  });
+
+  it('needs the minimum over a whole interval above target: one lucky image restarts the clock', () => {
+    const q = make();
+    for (let t = 0; t < 400; t += 10) q.dispatched(100, 5, t);
+    q.dispatched(10, 5, 400);
+    for (let t = 410; t < 900; t += 10) q.dispatched(100, 5, t);
+    expect(q.standing(899)).toBe(false);
+    q.dispatched(100, 5, 910);
+    q.dispatched(100, 5, 920);
+    expect(q.standing(920)).toBe(true);
+  });
+
+  it('stands until a whole interval goes by without a shed', () => {
+    const q = make();
+    for (let t = 0; t <= 600; t += 10) q.dispatched(100, 5, t);
+    expect(q.standing(600)).toBe(true);
+    q.shed(900);
+    expect(q.standing(1399)).toBe(true);
+    expect(q.standing(1400)).toBe(false);
+  });
+});
 
 describe('AdmissionController', () => {
-  const make = () => new AdmissionController({ maxQueueWaitMs: 100, maxQueuedImages: 50, initialIntervalMs: 10, alpha: 0.5 });
+  const make = () => new AdmissionController({ targetMs: 50, intervalMs: 500, overloadBudgetMs: 100, maxQueuedImages: 50, initialServiceMs: 10 });
+  /** Holds every image at 100 ms of sojourn for longer than an interval: the lane's queue stands. */
+  const stand = (a: AdmissionController, lane = 'single') => {
+    for (let t = 0; t <= 600; t += 10) a.dispatched(lane, 100, 5, t);
+  };
 
-  it('always admits into an empty queue, even a large batch', () => {
-    expect(make().decide(16, 0)).toEqual({ admit: true });
+  it('admits whatever a burst brings while no queue stands, however long the predicted wait', () => {
+    expect(make().decide({ lane: 'batch', images: 16, ahead: 30, queued: 30, now: 0 })).toEqual({ admit: true }); // 300 ms, thrice the budget
   });
 
-  it('sheds when the predicted wait exceeds the budget, with a Retry-After of at least 1 s', () => {
+  it('while a queue stands, sheds what would wait past the budget, with a Retry-After of at least 1 s', () => {
     const a = make();
-    expect(a.decide(1, 8)).toEqual({ admit: true }); // (8+1) × 10 ms = 90 ms
-    expect(a.decide(2, 9)).toEqual({ admit: false, retryAfterSeconds: 1, predictedWaitMs: 110 });
+    stand(a);
+    expect(a.decide({ lane: 'single', images: 1, ahead: 10, queued: 10, now: 600 })).toEqual({ admit: true }); // 10 × 10 ms
+    expect(a.decide({ lane: 'single', images: 1, ahead: 11, queued: 11, now: 600 })).toEqual({ admit: false, reason: 'standing-queue', retryAfterSeconds: 1, predictedWaitMs: 110 });
   });
 
-  it('predicts from the images served before the new ones when that is fewer than the whole queue', () => {
+  it('never counts a request’s own images as its queueing: a 16-image batch with little ahead is admitted', () => {
     const a = make();
-    expect(a.decide(1, 40).admit).toBe(false); // (40+1) × 10 ms
-    expect(a.decide(1, 40, 3)).toEqual({ admit: true }); // (3+1) × 10 ms
-    expect(a.decide(1, 60, 3).admit).toBe(false); // the hard bound counts every queued image
+    stand(a, 'batch');
+    // 16 × 10 ms of its own work is over the 100 ms budget; the 2 images ahead are not
+    expect(a.decide({ lane: 'batch', images: 16, ahead: 2, queued: 2, now: 600 })).toEqual({ admit: true });
   });
 
-  it('sheds past the hard queue bound whatever the prediction', () => {
-    const a = new AdmissionController({ maxQueueWaitMs: 1e9, maxQueuedImages: 5, initialIntervalMs: 1 });
-    expect(a.decide(1, 5).admit).toBe(false);
-  });
-
-  it('learns the drain rate only from completions while work was queued', () => {
+  it('counts a standing queue above as its own: batches wait for single photos', () => {
     const a = make();
-    a.completed(0, true);
-    a.completed(30, true); // gap 30 → interval 10 + 0.5 × 20 = 20
-    expect(a.serviceIntervalMs).toBe(20);
-    a.completed(5000, false); // idle gap: ignored
-    expect(a.serviceIntervalMs).toBe(20);
-    expect(a.decide(1, 5)).toEqual({ admit: false, retryAfterSeconds: 1, predictedWaitMs: 120 });
+    stand(a, 'single');
+    expect(a.decide({ lane: 'batch', above: ['single'], images: 5, ahead: 20, queued: 20, now: 600 })).toMatchObject({ admit: false, reason: 'standing-queue' });
+    expect(a.decide({ lane: 'batch', images: 5, ahead: 20, queued: 20, now: 600 })).toEqual({ admit: true });
+  });
+
+  it('sheds what could not finish before its deadline because of the work ahead, never for its own cost', () => {
+    const a = make();
+    // 30 ahead + 5 own at 10 ms: done 350 ms from now
+    expect(a.decide({ lane: 'batch', images: 5, ahead: 30, queued: 30, now: 1000, deadline: 1349 })).toMatchObject({ admit: false, reason: 'deadline' });
+    expect(a.decide({ lane: 'batch', images: 5, ahead: 30, queued: 30, now: 1000, deadline: 1350 })).toEqual({ admit: true });
+    expect(a.decide({ lane: 'batch', images: 16, ahead: 0, queued: 0, now: 1000, deadline: 1001 })).toEqual({ admit: true });
+  });
+
+  it('sheds past the hard queue bound, but never refuses the first request into an empty queue', () => {
+    const a = make();
+    expect(a.decide({ lane: 'single', images: 1, ahead: 0, queued: 50, now: 0 })).toMatchObject({ admit: false, reason: 'queue-full' });
+    expect(a.decide({ lane: 'batch', images: 64, ahead: 0, queued: 0, now: 0 })).toEqual({ admit: true });
+  });
+});
+
+describe('request deadlines', () => {
+  it('reads X-Request-Timeout (ms) first, then grpc-timeout, capped at the route’s maximum', () => {
+    expect(parseRequestTimeout({}, 10_000)).toBeUndefined();
+    expect(parseRequestTimeout({ requestTimeout: '250' }, 10_000)).toBe(250);
+    expect(parseRequestTimeout({ requestTimeout: '250', grpcTimeout: '1S' }, 10_000)).toBe(250);
+    expect(parseRequestTimeout({ grpcTimeout: '2S' }, 10_000)).toBe(2000);
+    expect(parseRequestTimeout({ grpcTimeout: '1500m' }, 10_000)).toBe(1500);
+    expect(parseRequestTimeout({ grpcTimeout: '500000u' }, 10_000)).toBe(500);
+    expect(parseRequestTimeout({ grpcTimeout: '1M' }, 10_000)).toBe(10_000);
+  });
+
+  it.each([
+    [{ requestTimeout: 'soon' }],
+    [{ requestTimeout: '0' }],
+    [{ requestTimeout: '-5' }],
+    [{ requestTimeout: '1.5' }],
+    [{ grpcTimeout: '5' }],
+    [{ grpcTimeout: '123456789S' }],
+    [{ grpcTimeout: '5s' }],
+  ])('refuses %j with 400', (headers) => {
+    expect(() => parseRequestTimeout(headers, 10_000)).toThrow(expect.objectContaining({ statusCode: 400, code: 'BAD_REQUEST' }));
+  });
+
+  it('counts a deadline from when the gateway received the request, not from when the handler ran', () => {
+    // received 300 ms ago (epoch clock), 1 s timeout, now 5000 on the engine clock
+    expect(deadlineFrom(99_700, 1000, 5000, 100_000)).toBe(5700);
+    expect(deadlineFrom(undefined, 1000, 5000, 100_000)).toBe(6000);
   });
 });
