@@ -5,6 +5,7 @@
 import { readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { build, type Metafile, type Plugin } from 'esbuild';
+import { buildConsoleAssets } from '../console/assets';
 import { projectRoot } from './paths';
 
 /** Native add-ons, with their per-platform binaries: the inference layer's, never a function's. */
@@ -45,9 +46,12 @@ export async function bundleFunctions(): Promise<FunctionBundle[]> {
     .map((f) => f.replace(/\.ts$/, ''))
     .sort();
   rmSync(BUNDLE_DIR, { recursive: true, force: true });
+  // The console's page, script and style sheet travel inside its function's bundle: a Lambda has no src/console.
+  const consoleAssets = JSON.stringify(await buildConsoleAssets());
   return Promise.all(
     names.map(async (name) => {
       const file = path.join(BUNDLE_DIR, `${name}.js`);
+      const define: Record<string, string> = name === 'console-http' ? { __CONSOLE_ASSETS__: consoleAssets } : {};
       const result = await build({
         entryPoints: [path.join(handlersDir, `${name}.ts`)],
         outfile: file,
@@ -59,6 +63,7 @@ export async function bundleFunctions(): Promise<FunctionBundle[]> {
         mainFields: ['module', 'main'],
         external: LAYER_MODULES.flatMap((m) => [m, `${m}/*`]),
         plugins: [dynamicImportsStayOut],
+        define,
         // Whitespace and syntax only: stack traces in CloudWatch keep readable names.
         minifyWhitespace: true,
         minifySyntax: true,
