@@ -57,7 +57,8 @@ async function predict(): Promise<{ ms: number; failure?: string }> {
 const HOSTILE_LOOPS = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { url, headers, crashBody, crashType, durationMs } = workerData;
-const nested = ['['.repeat(5000000), '['.repeat(4000000)];
+// Encoded once: the attacker's own CPU (UTF-8 encoding 5 MB per request) is not the service's cost, and shares its 2 cores.
+const nested = [Buffer.from('['.repeat(5000000)), Buffer.from('['.repeat(4000000))];
 async function loop(next) {
   const statuses = {};
   let errors = 0;

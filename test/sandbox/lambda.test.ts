@@ -126,7 +126,7 @@ describe('API Gateway events', () => {
     expect(res.body.results.map((r: { predictions: Array<{ label: string }> }) => r.predictions[0]?.label)).toEqual(names.map(top1));
   });
 
-  it('GET /health, /models and /metrics answer without loading a model', async () => {
+  it('GET /health and /models answer without loading a model; /metrics is for operators, none by default', async () => {
     const health = await http('health', { method: 'GET', resource: '/health', headers: { Origin: 'https://app.example.com' } });
     expect(health.status).toBe(200);
     // lambda-proxy: API Gateway adds no CORS headers to actual responses, the function must.
@@ -136,9 +136,10 @@ describe('API Gateway events', () => {
     const models = await http('models', { method: 'GET', resource: '/models' });
     expect(models.status).toBe(200);
     expect(models.body.models.map((m: { name: string }) => m.name).sort()).toEqual(['mobilenet-v1-0.75-fp32', 'mobilenetv2-int8']);
+    // The template's OPERATOR_KEYS is the operatorKeyIds param, empty by default: a client's key reads no metrics.
     const metrics = await http('metrics', { method: 'GET', resource: '/metrics' });
-    expect(metrics.status).toBe(200);
-    expect(metrics.body).toMatch(/# TYPE http_requests_total counter/);
+    expect(metrics.status).toBe(403);
+    expect(metrics.body).toMatchObject({ code: 'FORBIDDEN' });
   });
 
   it("trusts API Gateway's key check, and refuses a keyed route reached without a key id all the same", async () => {
