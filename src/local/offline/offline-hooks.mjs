@@ -59,17 +59,8 @@ function replacedDetectEncoding(request) {`,
         if (!answer && chunk) req.unshift(chunk)
       }
       if (!answer) return h.continue
-      if (answer.statusCode !== 503) {
-        // A body refused for what it is (over the limit, nested too deep) is not read on: the answer goes out and the
-        // connection closes, so such a request costs its own connection and no more of the HTTP thread.
-        const response = h.response(answer.body).code(answer.statusCode)
-        for (const [name, value] of Object.entries(answer.headers)) response.header(name, value)
-        response.header("Connection", "close")
-        request.raw.res.once("finish", () => setTimeout(() => req.destroy(), 50))
-        return response.takeover()
-      }
-      // Shed for load, not for its content: read and drop the body (no conversion), so the connection stays usable
-      // for the client's next request.
+      // Read and drop the rest of the body (no conversion, no copy), so the client reads its answer and the connection
+      // stays usable for its next request: closing mid-upload left clients with EPIPE and no answer at all.
       if (!req.readableEnded) {
         await new Promise((resolve) => {
           const timer = setTimeout(resolve, 10_000)
