@@ -3,7 +3,7 @@ import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { localCredentials } from '../../src/handlers/deps/local-credentials';
 import { CRASH_BODY, CRASH_TYPE } from '../hostile/corpus';
 import { seed } from '../hostile/seeds';
-import { API, authHeaders, call } from './helpers';
+import { API, authHeaders, call } from '../integration/helpers';
 
 // Issue 11, "Done when": a malformed request of any kind costs at most its own connection. The crash request of defect 1
 // and the nested JSON of defect 3 are sent in a loop while another client keeps classifying: none of its requests may
