@@ -5,8 +5,8 @@ import sharp from 'sharp';
 /** Bumped whenever the recipe changes, so an old set is never mistaken for a new one. */
 const RECIPE = 1;
 
-/** A small seeded PRNG (mulberry32): the same count always yields the same photos. */
-function rng(seed: number): () => number {
+/** A small seeded PRNG (mulberry32): the same seed always yields the same sequence (the same photos, the same bytes). */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -18,7 +18,7 @@ function rng(seed: number): () => number {
 }
 
 async function variant(source: Buffer, index: number): Promise<{ bytes: Buffer; ext: string }> {
-  const r = rng(index + 1);
+  const r = prng(index + 1);
   const meta = await sharp(source).metadata();
   const w = meta.width ?? 224;
   const h = meta.height ?? 224;

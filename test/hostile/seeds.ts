@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { EXPECTED_TOP5 } from '../../src/bench/reference-top5';
+import { prng } from '../../src/load/photo-variants';
 import { photoNames, photoPath } from '../fixtures/paths';
 
 /** The model every hostile case is classified with: the service's default. */
@@ -34,17 +35,7 @@ export function lazy<T>(build: () => Promise<T>): () => Promise<T> {
   };
 }
 
-/** A small deterministic PRNG (mulberry32): "random" bytes that are the same on every run, so a failure reproduces. */
-export function prng(seedValue: number): () => number {
-  let a = seedValue >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 export function randomBytes(length: number, seedValue: number): Buffer {
   const next = prng(seedValue);

@@ -2,7 +2,7 @@
 // Batch: a folder, images or a zip → POST /jobs → each file straight to the bucket through its presigned POST form
 // (XMLHttpRequest, for upload progress) → the job's counts while it runs → the results per file.
 import { api, apiJson, describeError } from './api.js';
-import { byId, fmtBytes, h, showError, sleep } from './dom.js';
+import { byId, dropZone, fmtBytes, h, showError, sleep } from './dom.js';
 
 /** @typedef {{ file: File; path: string }} Picked */
 /** @typedef {{ key: string; url: string; method: 'POST'; fields: Record<string, string> }} Upload */
@@ -299,17 +299,8 @@ export function initBatch() {
     e.preventDefault();
     void start();
   });
-  for (const type of ['dragenter', 'dragover']) {
-    drop.addEventListener(type, (e) => {
-      e.preventDefault();
-      drop.classList.add('over');
-    });
-  }
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
-    e.preventDefault();
-    drop.classList.remove('over');
-    const items = e.dataTransfer?.items;
+  dropZone(drop, (data) => {
+    const items = data?.items;
     if (items) void droppedFiles(items).then(choose);
   });
 }

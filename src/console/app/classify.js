@@ -1,7 +1,7 @@
 // @ts-check
 // Classify: one image, sent raw (the cheapest encoding), its top-k drawn as bars with the timings and request id.
 import { api, describeError } from './api.js';
-import { byId, fmtMs, h, showError } from './dom.js';
+import { byId, dropZone, fmtMs, h, showError } from './dom.js';
 
 /** @typedef {{ label: string; index: number; score: number }} Prediction */
 
@@ -92,16 +92,5 @@ export function initClassify() {
     e.preventDefault();
     void classify();
   });
-  for (const type of ['dragenter', 'dragover']) {
-    drop.addEventListener(type, (e) => {
-      e.preventDefault();
-      drop.classList.add('over');
-    });
-  }
-  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-  drop.addEventListener('drop', (e) => {
-    e.preventDefault();
-    drop.classList.remove('over');
-    choose(e.dataTransfer?.files?.[0]);
-  });
+  dropZone(drop, (data) => choose(data?.files?.[0]));
 }

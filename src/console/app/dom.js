@@ -76,3 +76,24 @@ export const fmtMs = (v) => (v === undefined ? '–' : v >= 100 ? `${Math.round(
 
 /** @param {number} n */
 export const fmtBytes = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(1)} MB` : n >= 1e3 ? `${(n / 1e3).toFixed(0)} KB` : `${n} B`);
+
+/**
+ * Makes `zone` a drop target: highlighted while something is dragged over it, `onDrop` called with the drop's
+ * DataTransfer (or undefined).
+ * @param {HTMLElement} zone
+ * @param {(data: DataTransfer | undefined) => void} onDrop
+ */
+export function dropZone(zone, onDrop) {
+  for (const type of ['dragenter', 'dragover']) {
+    zone.addEventListener(type, (e) => {
+      e.preventDefault();
+      zone.classList.add('over');
+    });
+  }
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    onDrop(e.dataTransfer ?? undefined);
+  });
+}
