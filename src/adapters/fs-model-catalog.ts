@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseLabels } from '../core/labels';
+import { ModelLoadError } from '../core/errors';
 import { validateManifest } from '../core/manifest';
 import { type ModelInfo, type ModelManifest, preprocessSpecOf } from '../core/model';
 import type { ModelCatalog } from '../core/ports';
@@ -13,8 +14,13 @@ export interface FsModelCatalogOptions {
   only?: readonly string[];
 }
 
-/** Thrown at start-up when a model is missing or does not match its manifest. */
-export class ModelLoadError extends Error {}
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err: unknown) {
+    throw new ModelLoadError(`${file}: not JSON`, { cause: err });
+  }
+}
 
 /** Reads `models/<name>/model.json` manifests and labels from disk, once per container. */
 export class FsModelCatalog implements ModelCatalog {
@@ -36,7 +42,7 @@ export class FsModelCatalog implements ModelCatalog {
     for (const name of names) {
       const manifestPath = path.join(dir, name, 'model.json');
       if (!existsSync(manifestPath)) throw new ModelLoadError(`model "${name}": ${manifestPath} not found`);
-      const manifest = validateManifest(JSON.parse(readFileSync(manifestPath, 'utf8')), manifestPath);
+      const manifest = validateManifest(readJson(manifestPath), manifestPath);
       for (const spec of [manifest.files.model, manifest.files.labels]) {
         const file = path.join(dir, name, spec.file);
         if (!existsSync(file)) {

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { ConfigError } from '../core/errors';
 
 /**
  * Where inference runs. `inline`: in the calling thread, unscheduled (AWS: one request per container).
@@ -117,8 +118,6 @@ export interface Config {
     maxManifestLines: number;
   };
 }
-
-class ConfigError extends Error {}
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];

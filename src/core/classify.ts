@@ -1,4 +1,4 @@
-import { type AppError, BadRequestError, fromErrorRecord, NotFoundError } from './errors';
+import { type AppError, BadRequestError, fromErrorRecord, InternalError, NotFoundError } from './errors';
 import type { Classification } from './model';
 import type { Deadline, InferenceEngine, ModelCatalog, Priority } from './ports';
 import { type ResponseCache, responseCacheKey } from './response-cache';
@@ -71,7 +71,7 @@ export async function classifyImages(
     const hit = hits[i];
     if (hit) return { ok: true, value: { ...hit, timings: { ...hit.timings, queueMs: 0 } }, cached: true };
     const r = results[next++];
-    if (!r) return { ok: false, error: fromErrorRecord({ code: 'INTERNAL', statusCode: 500, message: 'engine returned no result' }) };
+    if (!r) return { ok: false, error: new InternalError('engine returned no result') };
     if (!r.ok) return { ok: false, error: fromErrorRecord(r.error) };
     const { scores, decodeMs, inferMs, queueMs, image } = r.value;
     const probs = manifest.output.kind === 'logits' ? softmax(scores) : scores;
@@ -94,7 +94,7 @@ export async function classifyImage(
   options: ClassifyOptions = {},
 ): Promise<Classification & { cached: boolean }> {
   const [outcome] = await classifyImages(deps, [image], options);
-  if (!outcome) throw new Error('engine returned no result');
+  if (!outcome) throw new InternalError('engine returned no result');
   if (!outcome.ok) throw outcome.error;
   return { ...outcome.value, cached: outcome.cached };
 }

@@ -1,6 +1,7 @@
 /**
- * The service's one error vocabulary. Every failure a client can cause or see is one of these;
- * the HTTP error middleware maps them to `{ error, code, message, requestId }` in one place.
+ * The service's one error vocabulary: every failure the service means to report is one of these, its own faults
+ * included. `publicError` is what a client may see of one; the HTTP error middleware sends it as
+ * `{ error, code, message, requestId }`, and POST /predict/batch as each failed image's error.
  */
 export interface AppErrorOptions {
   cause?: unknown;
@@ -161,10 +162,37 @@ export class NotReadyError extends AppError {
   }
 }
 
-/** 504: the work did not finish in time. */
+/**
+ * 504: the request's deadline passed before its work ran, and it was dropped unclassified. That is what overload
+ * control does, not a fault: shown to the client, with a Retry-After as every answer of an overloaded service carries.
+ */
 export class TimeoutError extends AppError {
-  constructor(message: string) {
-    super('TIMEOUT', 504, message);
+  constructor(message: string, options?: AppErrorOptions) {
+    super('TIMEOUT', 504, message, { retryAfterSeconds: 1, ...options });
+  }
+}
+
+/** 500: a fault of the service itself (a bug, an inference worker that died); its message is for the logs only. */
+export class InternalError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('INTERNAL', 500, message, options);
+  }
+}
+
+/** 500: the environment's settings are invalid. Its message is for the operator; a client only learns of a fault. */
+export class ConfigError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('CONFIG_INVALID', 500, message, options);
+  }
+}
+
+/**
+ * 500: a model cannot be served: its folder, manifest (`model.json`) or files are missing, invalid or do not match.
+ * Thrown at start-up; its message (paths, checksums) is for the operator only.
+ */
+export class ModelLoadError extends AppError {
+  constructor(message: string, options?: AppErrorOptions) {
+    super('MODEL_LOAD_FAILED', 500, message, options);
   }
 }
 
@@ -177,6 +205,7 @@ export interface ErrorRecord {
   statusCode: number;
   message: string;
   retryAfterSeconds?: number;
+  details?: Record<string, unknown>;
 }
 
 export const toErrorRecord = (err: unknown): ErrorRecord =>
@@ -186,10 +215,67 @@ export const toErrorRecord = (err: unknown): ErrorRecord =>
         statusCode: err.statusCode,
         message: err.message,
         ...(err.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: err.retryAfterSeconds }),
+        ...(err.details === undefined ? {} : { details: err.details }),
       }
     : { code: 'INTERNAL', statusCode: 500, message: err instanceof Error ? err.message : String(err) };
 
-export const fromErrorRecord = (rec: ErrorRecord): AppError =>
-  new AppError(rec.code, rec.statusCode, rec.message, {
+type AppErrorClass = abstract new (...args: never[]) => AppError;
+
+/** The class each code is thrown as, so that a record comes back as what it was. */
+const CLASS_OF_CODE: ReadonlyMap<string, AppErrorClass> = new Map<string, AppErrorClass>([
+  ['BAD_REQUEST', BadRequestError],
+  ['INVALID_IMAGE', InvalidImageError],
+  ['UNAUTHORIZED', UnauthorizedError],
+  ['FORBIDDEN', ForbiddenError],
+  ['MODEL_NOT_FOUND', NotFoundError],
+  ['JOB_NOT_FOUND', NotFoundError],
+  ['NOT_FOUND', NotFoundError],
+  ['OBJECT_NOT_FOUND', ObjectNotFoundError],
+  ['PAYLOAD_TOO_LARGE', PayloadTooLargeError],
+  ['UNSUPPORTED_MEDIA_TYPE', UnsupportedMediaTypeError],
+  ['UNUSABLE_IMAGE', UnusableImageError],
+  ['INVALID_ARCHIVE', InvalidArchiveError],
+  ['INVALID_ARCHIVE_ENTRY', InvalidArchiveEntryError],
+  ['INVALID_MANIFEST', InvalidManifestError],
+  ['INVALID_MANIFEST_LINE', InvalidManifestLineError],
+  ['KEY_OUTSIDE_JOB', KeyOutsideJobError],
+  ['JOB_UNREADABLE', JobUnreadableError],
+  ['RATE_LIMITED', RateLimitedError],
+  ['OVERLOADED', OverloadedError],
+  ['NOT_READY', NotReadyError],
+  ['TIMEOUT', TimeoutError],
+  ['INTERNAL', InternalError],
+  ['CONFIG_INVALID', ConfigError],
+  ['MODEL_LOAD_FAILED', ModelLoadError],
+]);
+
+/** The error a record was made from: its class, code, status, message, Retry-After and details. Unknown codes are a hidden 500. */
+export function fromErrorRecord(rec: ErrorRecord): AppError {
+  const options: AppErrorOptions = {
     ...(rec.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: rec.retryAfterSeconds }),
-  });
+    ...(rec.details === undefined ? {} : { details: rec.details }),
+  };
+  const known = CLASS_OF_CODE.get(rec.code);
+  if (!known) return new InternalError(`${rec.code} (${rec.statusCode}): ${rec.message}`);
+  // AppError's constructor with the class as new.target: an instance of the class with the message as recorded,
+  // where the class's own constructor would compose another (JobUnreadableError) or take other arguments.
+  return Reflect.construct(AppError, [rec.code, rec.statusCode, rec.message, options], known) as AppError;
+}
+
+/** What a client may see of an error, as the HTTP error body and the per-image errors of a batch answer it. */
+export interface PublicError {
+  /** The class without its `Error` suffix, e.g. `InvalidImage`. */
+  error: string;
+  code: string;
+  status: number;
+  message: string;
+}
+
+/**
+ * An error as a client sees it: all of it where `expose` allows; otherwise (a fault of ours, or anything outside
+ * this vocabulary) only that there was an internal error. Its text, code and class stay in the logs.
+ */
+export const publicError = (err: unknown): PublicError =>
+  isAppError(err) && err.expose
+    ? { error: err.name.replace(/Error$/, ''), code: err.code, status: err.statusCode, message: err.message }
+    : { error: 'Internal', code: 'INTERNAL', status: isAppError(err) ? err.statusCode : 500, message: 'internal error' };

@@ -1,9 +1,10 @@
+import { ModelLoadError } from './errors';
 import type { ModelManifest } from './model';
 
-/** Checks a parsed `model.json` has every field the service relies on; throws a readable message if not. */
+/** Checks a parsed `model.json` has every field the service relies on; a ModelLoadError naming the field if not. */
 export function validateManifest(raw: unknown, where: string): ModelManifest {
   const fail = (msg: string): never => {
-    throw new Error(`${where}: ${msg}`);
+    throw new ModelLoadError(`${where}: ${msg}`);
   };
   if (typeof raw !== 'object' || raw === null) return fail('not a JSON object');
   const m = raw as Record<string, unknown>;

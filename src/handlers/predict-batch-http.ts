@@ -1,12 +1,13 @@
 // Trigger: API Gateway, POST /predict/batch — up to MAX_BATCH_IMAGES images, one result per image, in order.
 import { deadlineFrom, parseRequestTimeout } from '../core/admission';
 import { classifyImages, resolveModel } from '../core/classify';
+import { publicError } from '../core/errors';
 import { config } from '../config';
 import { cacheHeader, getClassifier } from './deps/classifier';
 import { headerOf } from './middleware/headers';
 import { httpHandler, requestIdOf } from './middleware/http';
 import { readImages } from './middleware/http-input';
-import { prom } from './middleware/observability';
+import { logger, prom } from './middleware/observability';
 import { recordOutcomes } from './middleware/record';
 
 // Built at init (Lambda's init phase runs with the full CPU, before any request waits): catalog, hashes, sessions warming.
@@ -28,8 +29,12 @@ export const handler = httpHandler(async (event, context) => {
   const results = outcomes.map((o, index) =>
     o.ok
       ? { index, ok: true, predictions: o.value.predictions, image: o.value.image, timings: o.value.timings }
-      : { index, ok: false, error: { code: o.error.code, status: o.error.statusCode, message: o.error.message } },
+      : { index, ok: false, error: publicError(o.error) },
   );
+  // A fault of ours in one slot is only "internal error" to the client: the logs keep what it was.
+  outcomes.forEach((o, index) => {
+    if (!o.ok && !o.error.expose) logger.error('image failed', { error: o.error, requestId, index });
+  });
   const manifest = deps.catalog.manifest(model);
   return {
     headers: cacheHeader(deps, outcomes.length > 0 && outcomes.every((o) => o.ok && o.cached)),

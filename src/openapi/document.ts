@@ -202,7 +202,15 @@ function schemas(limits: ContractLimits): Record<string, Schema> {
               image: obj({ width: int(1), height: int(1), format: { type: 'string' } }),
               timings: schema('Timings'),
             }),
-            obj({ index: int(0), ok: { const: false }, error: obj({ code: { enum: [...ERROR_CODES] }, status: int(400, 599), message: { type: 'string' } }) }),
+            obj({
+              index: int(0),
+              ok: { const: false },
+              error: obj(
+                { error: { type: 'string' }, code: { enum: [...ERROR_CODES] }, status: int(400, 599), message: { type: 'string' } },
+                undefined,
+                'As the body of an error answer, with its status and without a request id (the answer has it).',
+              ),
+            }),
           ],
         },
       },

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { NotReadyError, toErrorRecord } from '../../core/errors';
+import { InternalError, NotReadyError, toErrorRecord } from '../../core/errors';
 import type { FsModelCatalog } from '../fs-model-catalog';
 import type { ExecResult, Executor } from '../scheduling/executor';
 import type { WorkerInit, WorkerMessage } from './protocol';
@@ -64,7 +64,7 @@ export class WorkerExecutor implements Executor {
       worker.on('exit', (code) => {
         slot.ready = false;
         // A worker that dies takes only its own in-flight images with it; each gets an error, never a hang.
-        for (const done of slot.inFlight.values()) done({ ok: false, error: toErrorRecord(new Error(`inference worker exited with code ${code}`)) });
+        for (const done of slot.inFlight.values()) done({ ok: false, error: toErrorRecord(new InternalError(`inference worker exited with code ${code}`)) });
         slot.inFlight.clear();
         if (!this.closing) void this.spawn(index).catch(() => undefined);
       });

@@ -1,5 +1,5 @@
 import { AdmissionController, type AdmissionDecision } from '../../core/admission';
-import { AppError, OverloadedError } from '../../core/errors';
+import { OverloadedError, TimeoutError, toErrorRecord } from '../../core/errors';
 import type { Deadline, EngineStats, InferenceEngine, Priority, ScoresOrError } from '../../core/ports';
 import type { Executor } from './executor';
 import { FairQueue } from './fair-queue';
@@ -39,12 +39,9 @@ interface Job {
   resolve: (r: ScoresOrError) => void;
 }
 
-/**
- * 504 TIMEOUT for a request dropped unclassified: shown to the client and not logged as a fault (it is what overload
- * control does), with a Retry-After as every answer of an overloaded service carries.
- */
-const expired = (waitedMs: number): AppError =>
-  new AppError('TIMEOUT', 504, `the request's deadline passed after ${Math.round(waitedMs)} ms in the queue; nothing was classified`, { retryAfterSeconds: 1 });
+/** 504 TIMEOUT for a request dropped unclassified. */
+const expired = (waitedMs: number): TimeoutError =>
+  new TimeoutError(`the request's deadline passed after ${Math.round(waitedMs)} ms in the queue; nothing was classified`);
 
 export type LaneName = 'single' | 'batch' | 'background';
 /** The lanes admission control guards; background (batch-path) work is never shed. */
@@ -262,7 +259,7 @@ export class ScheduledEngine implements InferenceEngine {
         },
         (err: unknown) => {
           this.settle(startedAt, integralAtStart, false);
-          job.resolve({ ok: false, error: { code: 'INTERNAL', statusCode: 500, message: err instanceof Error ? err.message : String(err) } });
+          job.resolve({ ok: false, error: toErrorRecord(err) });
           this.pump();
         },
       );

@@ -4,7 +4,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { config } from '../../config';
-import { isAppError, UnauthorizedError } from '../../core/errors';
+import { isAppError, publicError, UnauthorizedError } from '../../core/errors';
 import type { Access, Principal } from '../../core/principal';
 import { RateLimiter } from '../../core/rate-limit';
 import { accessGate, API_KEY_HEADER, type Gate } from './auth';
@@ -36,28 +36,16 @@ const json = (statusCode: number, body: unknown, headers: Record<string, string>
 });
 
 /**
- * The one place errors become HTTP responses: our AppErrors keep their status, code and Retry-After;
- * anything else is logged and answered with a generic 500.
+ * The one place errors become HTTP responses: the public form of the error (publicError), its status, Retry-After
+ * and details where it may be shown. What a client is not shown is logged.
  */
 export function errorResponse(err: unknown, requestId: string): APIGatewayProxyResult {
-  if (isAppError(err)) {
-    const headers: Record<string, string> = err.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(err.retryAfterSeconds) };
-    if (err instanceof UnauthorizedError) headers['WWW-Authenticate'] = CHALLENGE;
-    if (err.statusCode >= 500 && err.retryAfterSeconds === undefined) logger.error('request failed', { error: err, requestId });
-    return json(
-      err.statusCode,
-      {
-        error: err.name.replace(/Error$/, ''),
-        code: err.code,
-        message: err.expose ? err.message : 'internal error',
-        requestId,
-        ...(err.details ? { details: err.details } : {}),
-      },
-      headers,
-    );
-  }
-  logger.error('unhandled error', { error: err as Error, requestId });
-  return json(500, { error: 'Internal', code: 'INTERNAL', message: 'internal error', requestId });
+  const { status, ...body } = publicError(err);
+  const shown = isAppError(err) && err.expose ? err : undefined;
+  if (!shown) logger.error(isAppError(err) ? 'request failed' : 'unhandled error', { error: err as Error, requestId });
+  const headers: Record<string, string> = shown?.retryAfterSeconds === undefined ? {} : { 'Retry-After': String(shown.retryAfterSeconds) };
+  if (err instanceof UnauthorizedError) headers['WWW-Authenticate'] = CHALLENGE;
+  return json(status, { ...body, requestId, ...(shown?.details ? { details: shown.details } : {}) }, headers);
 }
 
 const routeOf = (event: APIGatewayProxyEvent): string => `${event.httpMethod} ${event.resource ?? event.path}`;
