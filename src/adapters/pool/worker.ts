@@ -2,7 +2,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../../core/errors';
 import { FsModelCatalog } from '../fs-model-catalog';
-import { LocalEngine, type PreparedImage } from '../local-engine';
+import { OnnxEngine, type PreparedImage } from '../onnx-engine';
 import type { JobMessage, WorkerInit, WorkerMessage } from './protocol';
 
 const init = workerData as WorkerInit;
@@ -14,7 +14,7 @@ const post = (msg: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMess
 // The main thread already hashed the model files; workers only read them.
 const catalog = new FsModelCatalog({ dir: init.modelsDir, defaultModel: init.defaultModel, only: init.models });
 // libvips runs one thread per image here: the pool already runs one image per core.
-const engine = new LocalEngine(catalog, { intraOpThreads: init.intraOpThreads, maxPixels: init.maxPixels, maxBatch: init.maxBatch, sharpConcurrency: 1 });
+const engine = new OnnxEngine(catalog, { intraOpThreads: init.intraOpThreads, maxPixels: init.maxPixels, maxBatch: init.maxBatch, sharpConcurrency: 1 });
 
 /** Decoded images waiting for the session, per model: whatever piles up while one run executes forms the next batch. */
 const pending = new Map<string, Array<{ id: number; prepared: PreparedImage }>>();

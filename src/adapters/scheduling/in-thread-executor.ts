@@ -1,5 +1,5 @@
 import { toErrorRecord } from '../../core/errors';
-import type { LocalEngine } from '../local-engine';
+import type { OnnxEngine } from '../onnx-engine';
 import type { ExecResult, Executor } from './executor';
 
 /**
@@ -14,7 +14,7 @@ export class InThreadExecutor implements Executor {
   readonly parallelism = 1;
 
   constructor(
-    private readonly engine: LocalEngine,
+    private readonly engine: OnnxEngine,
     readonly slots: number,
   ) {}
 
