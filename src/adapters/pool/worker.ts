@@ -3,7 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../../core/errors';
 import { FsModelCatalog } from '../fs-model-catalog';
 import { OnnxEngine, type PreparedImage } from '../onnx-engine';
-import type { JobMessage, WorkerInit, WorkerMessage } from './protocol';
+import type { ImageTask, WorkerInit, WorkerMessage } from './protocol';
 
 const init = workerData as WorkerInit;
 const port = parentPort;
@@ -51,15 +51,15 @@ async function drain(): Promise<void> {
   }
 }
 
-port.on('message', (job: JobMessage) => {
-  engine.prepare(job.model, job.bytes).then(
+port.on('message', (task: ImageTask) => {
+  engine.prepare(task.model, task.bytes).then(
     (prepared) => {
-      const list = pending.get(job.model) ?? [];
-      list.push({ id: job.id, prepared });
-      pending.set(job.model, list);
+      const list = pending.get(task.model) ?? [];
+      list.push({ id: task.id, prepared });
+      pending.set(task.model, list);
       void drain();
     },
-    (err: unknown) => post({ type: 'error', id: job.id, error: toErrorRecord(err) }),
+    (err: unknown) => post({ type: 'error', id: task.id, error: toErrorRecord(err) }),
   );
 });
 
