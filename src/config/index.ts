@@ -1,13 +1,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-
-/**
- * Where inference runs. `inline`: in the calling thread, unscheduled (AWS: one request per container).
- * `scheduled`: in the calling thread behind the admission-controlled scheduler.
- * `pool`: the same scheduler over worker threads, one ONNX session set per core (local default).
- */
-export type InferenceMode = 'inline' | 'scheduled' | 'pool';
+import type { InferenceMode } from '../core/ports';
 
 /**
  * Who checks API keys. `keys`: the function itself, against API_KEYS, with a token bucket per key (`npm start`).

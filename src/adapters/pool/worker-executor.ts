@@ -22,7 +22,7 @@ interface Slot {
  * in-thread execution for machines with cores to spare beside the HTTP thread (INFERENCE_MODE=pool).
  */
 export class WorkerExecutor implements Executor {
-  readonly kind = 'workers' as const;
+  readonly mode = 'pool' as const;
   readonly slots: number;
   readonly parallelism: number;
   private readonly pool: Slot[] = [];

@@ -9,7 +9,7 @@ import type { ExecResult, Executor } from './executor';
  * through HTTP, because inference here competes with request handling for the event loop.
  */
 export class InThreadExecutor implements Executor {
-  readonly kind = 'in-thread' as const;
+  readonly mode = 'scheduled' as const;
   /** One session run at a time; the slots beyond it only overlap decoding. */
   readonly parallelism = 1;
 

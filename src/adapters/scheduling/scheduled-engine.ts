@@ -287,8 +287,8 @@ export class ScheduledEngine implements InferenceEngine {
   stats(): EngineStats {
     const now = this.now();
     return {
-      kind: this.executor.kind === 'workers' ? 'pool' : 'scheduled',
-      workers: this.executor.kind === 'workers' ? this.executor.slots : 1,
+      kind: this.executor.mode,
+      workers: this.executor.parallelism,
       inFlight: this.running,
       queued: this.queued(),
       shed: this.shedCount,
