@@ -5,8 +5,8 @@ import type { ExecResult, Executor } from './executor';
 /**
  * Runs images in this thread: sharp decodes on libuv's thread pool (in parallel, off this thread) while
  * ONNX Runtime infers here. A few slots let the next images decode while one infers. For one-thread hosts
- * and for comparison (INFERENCE_MODE=scheduled): on the 2-core machine the worker pool served ~33 % more
- * through HTTP, because inference here competes with request handling for the event loop.
+ * and for comparison (INFERENCE_MODE=scheduled): the worker pool serves more through HTTP, because inference
+ * here competes with request handling for the event loop.
  */
 export class InThreadExecutor implements Executor {
   readonly mode = 'scheduled' as const;
