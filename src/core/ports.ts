@@ -22,9 +22,9 @@ export interface Scores {
 export type ScoresOrError = { ok: true; value: Scores } | { ok: false; error: ErrorRecord };
 
 /**
- * Turns image bytes into model scores. Implementations, one per InferenceMode: unscheduled in the calling thread
- * (one request per Lambda container), and a scheduler with admission control over the calling thread or a worker
- * pool (many concurrent invocations in one local process).
+ * Turns image bytes into model scores. Implementations: unscheduled in the calling thread (`inline`: one request
+ * per Lambda container), and a scheduler with admission control over the calling thread or a worker pool
+ * (`scheduled`, `pool`: many concurrent invocations in one local process).
  */
 export interface InferenceEngine {
   /**
