@@ -15,7 +15,7 @@ export const s3ChecksumSettings = {
   // Otherwise the SDK signs a CRC32 of the *empty* body into presigned PUT URLs, and S3 refuses the real upload (BadDigest).
   requestChecksumCalculation: 'WHEN_REQUIRED',
   // By default every GET and HEAD also computes the object's CRC in JavaScript; S3 already verified it on
-  // upload, and the batch path's reads are its hottest calls (measured: GET 1.03 → 0.67 ms CPU each).
+  // upload, and the batch path's reads are its hottest calls (skipping it saves about a third of a GET's CPU).
   responseChecksumValidation: 'WHEN_REQUIRED',
 } as const;
 

@@ -4,7 +4,7 @@
 // (JPEG decoder, ICC transform, resampler), so only bit-identical pixels would reproduce it.
 import sharp from 'sharp';
 import { FsModelCatalog } from '../adapters/fs-model-catalog';
-import { OnnxModel } from '../adapters/onnx-session';
+import { OnnxModel } from '../adapters/onnx-model';
 import { SharpPreprocessor } from '../adapters/sharp-preprocessor';
 import { config } from '../config';
 import { preprocessSpecOf } from '../core/model';

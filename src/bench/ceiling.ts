@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { FsModelCatalog } from '../adapters/fs-model-catalog';
-import { config, type InferenceMode } from '../config';
+import { config } from '../config';
+import type { InferenceMode } from '../core/ports';
 import { buildEngine } from '../handlers/deps/classifier';
 import { percentile } from './load';
 

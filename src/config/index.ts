@@ -2,13 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../core/errors';
-
-/**
- * Where inference runs. `inline`: in the calling thread, unscheduled (AWS: one request per container).
- * `scheduled`: in the calling thread behind the admission-controlled scheduler.
- * `pool`: the same scheduler over worker threads, one ONNX session set per core (local default).
- */
-export type InferenceMode = 'inline' | 'scheduled' | 'pool';
+import type { InferenceMode } from '../core/ports';
 
 /**
  * Who checks API keys. `keys`: the function itself, against API_KEYS, with a token bucket per key (`npm start`).
@@ -198,10 +192,10 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
       poolWorkers: int(env, 'POOL_WORKERS', cores, 1, 64),
       perWorkerInFlight: int(env, 'POOL_PER_WORKER_IN_FLIGHT', 2, 1, 32),
       inThreadSlots: int(env, 'IN_THREAD_SLOTS', cores + 1, 1, 64),
-      // Measured here: a batch of 7 costs 9.2 ms per image at 1 thread against 6.1 ms one by one, so no batching by default.
+      // A batched run costs more per image than single runs on this CPU (README: MAX_INFER_BATCH), so no batching by default.
       maxBatch: int(env, 'MAX_INFER_BATCH', 1, 1, 64),
-      // 500-user mix here, same session: a 400 ms budget served p99 632 ms against 977 ms at 600, with fewer sheds
-      // (clients come back sooner); the 100-user mix still shed nothing.
+      // Under heavy load a tighter budget served a lower p99 with fewer sheds (shed clients come back sooner), and
+      // light load still sheds nothing (README, Design notes).
       maxQueueWaitMs: int(env, 'MAX_QUEUE_WAIT_MS', 400, 1, 60_000),
       maxQueuedImages: int(env, 'MAX_QUEUED_IMAGES', 256, 1, 100_000),
     },

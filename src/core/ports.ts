@@ -22,8 +22,9 @@ export interface Scores {
 export type ScoresOrError = { ok: true; value: Scores } | { ok: false; error: ErrorRecord };
 
 /**
- * Turns image bytes into model scores. Implementations: in-thread (one request per Lambda container)
- * and a worker pool with admission control (many concurrent invocations in one local process).
+ * Turns image bytes into model scores. Implementations: unscheduled in the calling thread (`inline`: one request
+ * per Lambda container), and a scheduler with admission control over the calling thread or a worker pool
+ * (`scheduled`, `pool`: many concurrent invocations in one local process).
  */
 export interface InferenceEngine {
   /**
@@ -42,8 +43,15 @@ export interface InferenceEngine {
   close(): Promise<void>;
 }
 
+/**
+ * Where inference runs (INFERENCE_MODE). `inline`: in the calling thread, unscheduled (AWS: one request per container).
+ * `scheduled`: in the calling thread behind the admission-controlled scheduler.
+ * `pool`: the same scheduler over worker threads, one ONNX session set per core (local default).
+ */
+export type InferenceMode = 'inline' | 'scheduled' | 'pool';
+
 export interface EngineStats {
-  kind: 'inline' | 'scheduled' | 'pool';
+  kind: InferenceMode;
   workers: number;
   inFlight: number;
   queued: number;

@@ -10,7 +10,8 @@ export interface WorkerInit {
   maxBatch: number;
 }
 
-export interface JobMessage {
+/** One image for a worker to decode and classify; its answer carries the same id. */
+export interface ImageTask {
   id: number;
   model: string;
   bytes: Uint8Array;

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { InternalError, NotReadyError, toErrorRecord } from '../../core/errors';
 import type { FsModelCatalog } from '../fs-model-catalog';
 import type { ExecResult, Executor } from '../scheduling/executor';
-import type { WorkerInit, WorkerMessage } from './protocol';
+import type { ImageTask, WorkerInit, WorkerMessage } from './protocol';
 
 export interface WorkerExecutorOptions extends WorkerInit {
   workers: number;
@@ -22,7 +22,7 @@ interface Slot {
  * in-thread execution for machines with cores to spare beside the HTTP thread (INFERENCE_MODE=pool).
  */
 export class WorkerExecutor implements Executor {
-  readonly kind = 'workers' as const;
+  readonly mode = 'pool' as const;
   readonly slots: number;
   readonly parallelism: number;
   private readonly pool: Slot[] = [];
@@ -85,7 +85,7 @@ export class WorkerExecutor implements Executor {
       target.inFlight.set(id, resolve);
       // Copy into a buffer of its own and transfer it: the request's bytes may be a view into a larger pooled Buffer.
       const own = new Uint8Array(bytes);
-      target.worker.postMessage({ id, model, bytes: own }, [own.buffer]);
+      target.worker.postMessage({ id, model, bytes: own } satisfies ImageTask, [own.buffer]);
     });
   }
 

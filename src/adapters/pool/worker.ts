@@ -2,8 +2,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { toErrorRecord } from '../../core/errors';
 import { FsModelCatalog } from '../fs-model-catalog';
-import { LocalEngine, type PreparedImage } from '../local-engine';
-import type { JobMessage, WorkerInit, WorkerMessage } from './protocol';
+import { OnnxEngine, type PreparedImage } from '../onnx-engine';
+import type { ImageTask, WorkerInit, WorkerMessage } from './protocol';
 
 const init = workerData as WorkerInit;
 const port = parentPort;
@@ -14,7 +14,7 @@ const post = (msg: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMess
 // The main thread already hashed the model files; workers only read them.
 const catalog = new FsModelCatalog({ dir: init.modelsDir, defaultModel: init.defaultModel, only: init.models });
 // libvips runs one thread per image here: the pool already runs one image per core.
-const engine = new LocalEngine(catalog, { intraOpThreads: init.intraOpThreads, maxPixels: init.maxPixels, maxBatch: init.maxBatch, sharpConcurrency: 1 });
+const engine = new OnnxEngine(catalog, { intraOpThreads: init.intraOpThreads, maxPixels: init.maxPixels, maxBatch: init.maxBatch, sharpConcurrency: 1 });
 
 /** Decoded images waiting for the session, per model: whatever piles up while one run executes forms the next batch. */
 const pending = new Map<string, Array<{ id: number; prepared: PreparedImage }>>();
@@ -51,15 +51,15 @@ async function drain(): Promise<void> {
   }
 }
 
-port.on('message', (job: JobMessage) => {
-  engine.prepare(job.model, job.bytes).then(
+port.on('message', (task: ImageTask) => {
+  engine.prepare(task.model, task.bytes).then(
     (prepared) => {
-      const list = pending.get(job.model) ?? [];
-      list.push({ id: job.id, prepared });
-      pending.set(job.model, list);
+      const list = pending.get(task.model) ?? [];
+      list.push({ id: task.id, prepared });
+      pending.set(task.model, list);
       void drain();
     },
-    (err: unknown) => post({ type: 'error', id: job.id, error: toErrorRecord(err) }),
+    (err: unknown) => post({ type: 'error', id: task.id, error: toErrorRecord(err) }),
   );
 });
 

@@ -1,4 +1,5 @@
 import type { ErrorRecord } from '../../core/errors';
+import type { InferenceMode } from '../../core/ports';
 
 /** What an executor returns for one image (queue time is the scheduler's to add). */
 export type ExecResult =
@@ -10,7 +11,8 @@ export type ExecResult =
  * inference runs on this one) or on worker threads. The scheduler never gives it more than `slots` at once.
  */
 export interface Executor {
-  readonly kind: 'in-thread' | 'workers';
+  /** The INFERENCE_MODE the scheduler over this executor implements. */
+  readonly mode: Exclude<InferenceMode, 'inline'>;
   readonly slots: number;
   /** Images that can truly run at once (worker threads; 1 in-thread): what a run has to itself while fewer are in flight. */
   readonly parallelism: number;

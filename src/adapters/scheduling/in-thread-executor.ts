@@ -1,20 +1,20 @@
 import { toErrorRecord } from '../../core/errors';
-import type { LocalEngine } from '../local-engine';
+import type { OnnxEngine } from '../onnx-engine';
 import type { ExecResult, Executor } from './executor';
 
 /**
  * Runs images in this thread: sharp decodes on libuv's thread pool (in parallel, off this thread) while
  * ONNX Runtime infers here. A few slots let the next images decode while one infers. For one-thread hosts
- * and for comparison (INFERENCE_MODE=scheduled): on the 2-core machine the worker pool served ~33 % more
- * through HTTP, because inference here competes with request handling for the event loop.
+ * and for comparison (INFERENCE_MODE=scheduled): the worker pool serves more through HTTP, because inference
+ * here competes with request handling for the event loop.
  */
 export class InThreadExecutor implements Executor {
-  readonly kind = 'in-thread' as const;
+  readonly mode = 'scheduled' as const;
   /** One session run at a time; the slots beyond it only overlap decoding. */
   readonly parallelism = 1;
 
   constructor(
-    private readonly engine: LocalEngine,
+    private readonly engine: OnnxEngine,
     readonly slots: number,
   ) {}
 

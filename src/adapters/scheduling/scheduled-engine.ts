@@ -31,7 +31,8 @@ interface Request {
   fail(err: Error): void;
 }
 
-interface Job {
+/** One image of a request, waiting in its lane for an executor slot. */
+interface QueuedImage {
   model: string;
   bytes: Uint8Array;
   enqueuedAt: number;
@@ -50,7 +51,7 @@ export type InteractiveLane = Exclude<LaneName, 'background'>;
 /** One class of work: served after the lanes before it, except that every `every`-th turn it waited is its own. */
 interface Lane {
   readonly name: LaneName;
-  readonly queue: FairQueue<Job>;
+  readonly queue: FairQueue<QueuedImage>;
   readonly every: number;
   waited: number;
 }
@@ -92,7 +93,7 @@ export class ScheduledEngine implements InferenceEngine {
       maxQueuedImages: options.maxQueuedImages,
       initialServiceMs: options.initialServiceMs,
     });
-    const lane = (name: LaneName, every: number): Lane => ({ name, queue: new FairQueue<Job>(), every, waited: 0 });
+    const lane = (name: LaneName, every: number): Lane => ({ name, queue: new FairQueue<QueuedImage>(), every, waited: 0 });
     this.byName = {
       single: lane('single', Number.POSITIVE_INFINITY),
       batch: lane('batch', options.batchShare ?? 3),
@@ -159,8 +160,8 @@ export class ScheduledEngine implements InferenceEngine {
           reject(err);
         },
       };
-      const jobs = images.map(
-        (bytes, i): Job => ({
+      const queued = images.map(
+        (bytes, i): QueuedImage => ({
           model,
           bytes,
           enqueuedAt: now,
@@ -175,7 +176,7 @@ export class ScheduledEngine implements InferenceEngine {
           },
         }),
       );
-      this.laneFor(images.length, priority).queue.push(jobs);
+      this.laneFor(images.length, priority).queue.push(queued);
       this.pump();
     });
   }
@@ -215,15 +216,15 @@ export class ScheduledEngine implements InferenceEngine {
   }
 
   /** The highest lane with work, unless a lower one has waited its turn. */
-  private pick(): { lane: Lane; job: Job } | undefined {
+  private pick(): { lane: Lane; image: QueuedImage } | undefined {
     const waiting = this.lanes.filter((l) => l.queue.length > 0);
     const first = waiting[0];
     if (!first) return undefined;
     const due = waiting.slice(1).find((l) => l.waited >= l.every - 1);
     const chosen = due ?? first;
     for (const l of waiting) l.waited = l === chosen ? 0 : l.waited + 1;
-    const job = chosen.queue.shift();
-    return job ? { lane: chosen, job } : undefined;
+    const image = chosen.queue.shift();
+    return image ? { lane: chosen, image } : undefined;
   }
 
   private advance(now: number): void {
@@ -235,31 +236,31 @@ export class ScheduledEngine implements InferenceEngine {
     while (this.running < this.executor.slots) {
       const picked = this.pick();
       if (!picked) return;
-      const { lane, job } = picked;
+      const { lane, image } = picked;
       const now = this.now();
-      if (job.request.deadline !== undefined && now >= job.request.deadline) {
+      if (image.request.deadline !== undefined && now >= image.request.deadline) {
         // Nobody waits for it any more: drop all of it, never computing what no client will read.
-        lane.queue.drop((j) => j.request === job.request);
+        lane.queue.drop((q) => q.request === image.request);
         this.expiredCount++;
-        job.request.fail(expired(now - job.enqueuedAt));
+        image.request.fail(expired(now - image.enqueuedAt));
         continue;
       }
-      if (lane.name !== 'background') this.admission.dispatched(lane.name, job.request.started ? undefined : now - job.enqueuedAt, lane.queue.length, now);
-      job.request.started = true;
+      if (lane.name !== 'background') this.admission.dispatched(lane.name, image.request.started ? undefined : now - image.enqueuedAt, lane.queue.length, now);
+      image.request.started = true;
       this.advance(now);
       this.running++;
       const startedAt = now;
       const integralAtStart = this.busyIntegral;
-      const queueMs = now - job.enqueuedAt;
-      this.executor.run(job.model, job.bytes).then(
+      const queueMs = now - image.enqueuedAt;
+      this.executor.run(image.model, image.bytes).then(
         (r) => {
           this.settle(startedAt, integralAtStart, r.ok);
-          job.resolve(r.ok ? { ok: true, value: { scores: r.scores, decodeMs: r.decodeMs, inferMs: r.inferMs, queueMs, image: r.image } } : r);
+          image.resolve(r.ok ? { ok: true, value: { scores: r.scores, decodeMs: r.decodeMs, inferMs: r.inferMs, queueMs, image: r.image } } : r);
           this.pump();
         },
         (err: unknown) => {
           this.settle(startedAt, integralAtStart, false);
-          job.resolve({ ok: false, error: toErrorRecord(err) });
+          image.resolve({ ok: false, error: toErrorRecord(err) });
           this.pump();
         },
       );
@@ -283,8 +284,8 @@ export class ScheduledEngine implements InferenceEngine {
   stats(): EngineStats {
     const now = this.now();
     return {
-      kind: this.executor.kind === 'workers' ? 'pool' : 'scheduled',
-      workers: this.executor.kind === 'workers' ? this.executor.slots : 1,
+      kind: this.executor.mode,
+      workers: this.executor.parallelism,
       inFlight: this.running,
       queued: this.queued(),
       shed: this.shedCount,

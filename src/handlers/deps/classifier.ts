@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { FsModelCatalog } from '../../adapters/fs-model-catalog';
-import { LocalEngine } from '../../adapters/local-engine';
+import { OnnxEngine } from '../../adapters/onnx-engine';
 import { WorkerExecutor } from '../../adapters/pool/worker-executor';
 import { type FrontDoor, NEED_PREFIX, registerFrontDoor } from '../../adapters/scheduling/front-door';
 import { InThreadExecutor } from '../../adapters/scheduling/in-thread-executor';
@@ -140,8 +140,8 @@ function responseCache(cfg: Readonly<Config>): Classifier['cache'] {
 /** The engine for the configured mode; see InferenceMode. */
 export function buildEngine(cfg: Readonly<Config>, catalog: FsModelCatalog): InferenceEngine {
   const inf = cfg.inference;
-  const local = () => new LocalEngine(catalog, { intraOpThreads: inf.intraOpThreads, maxPixels: cfg.limits.maxPixels, maxBatch: inf.maxBatch });
-  if (inf.mode === 'inline') return local();
+  const onnx = () => new OnnxEngine(catalog, { intraOpThreads: inf.intraOpThreads, maxPixels: cfg.limits.maxPixels, maxBatch: inf.maxBatch });
+  if (inf.mode === 'inline') return onnx();
   const executor =
     inf.mode === 'pool'
       ? new WorkerExecutor(catalog, {
@@ -154,7 +154,7 @@ export function buildEngine(cfg: Readonly<Config>, catalog: FsModelCatalog): Inf
           workers: inf.poolWorkers,
           perWorkerInFlight: inf.perWorkerInFlight,
         })
-      : new InThreadExecutor(local(), inf.inThreadSlots);
+      : new InThreadExecutor(onnx(), inf.inThreadSlots);
   return new ScheduledEngine(executor, {
     maxQueueWaitMs: inf.maxQueueWaitMs,
     maxQueuedImages: inf.maxQueuedImages,

@@ -13,7 +13,7 @@ import { unlinkIfExists } from './fs-atomic';
 import { NotificationOutbox, type NotificationLog, type ObjectCreatedListener, type RetryPolicy } from './outbox';
 import { type PostForm, receivePostForm } from './post-object';
 import { type LocalCredentials, parseQuery, verifyAuthorizationHeader, verifyPresigned } from './sigv4';
-import { compareCodePoints, lowerBound, type ObjectAttributes, type ObjectMeta, ObjectStore, type PartMeta, type StoredChecksum } from './store';
+import { compareCodePoints, DiskBuckets, lowerBound, type ObjectAttributes, type ObjectMeta, type PartMeta, type StoredChecksum } from './store';
 import { elementText, parseElements, renderXml, type XmlNode } from './xml';
 
 export type { LocalCredentials } from './sigv4';
@@ -87,7 +87,7 @@ const EXPOSED_HEADERS = [
 ].join(', ');
 
 interface Context {
-  store: ObjectStore;
+  store: DiskBuckets;
   outbox: NotificationOutbox;
   notificationFilter: { prefix?: string; suffix?: string };
   region: string;
@@ -116,7 +116,7 @@ export async function startS3Server(opts: S3ServerOptions): Promise<LocalS3> {
   const region = opts.region ?? 'us-east-1';
   const log: NotificationLog = opts.log ?? ((message, details) => console.warn(JSON.stringify({ source: 'local-s3', message, ...details })));
   await fs.mkdir(opts.dataDir, { recursive: true });
-  const store = await ObjectStore.open(opts.dataDir, { fsync: opts.fsync });
+  const store = await DiskBuckets.open(opts.dataDir, { fsync: opts.fsync });
   for (const bucket of opts.buckets ?? []) await store.createBucket(bucket);
   const outbox = await NotificationOutbox.open(
     path.join(opts.dataDir, 'outbox'),

@@ -62,12 +62,12 @@ interface Bucket {
 const BUCKET_NAME = /^(?!xn--)(?!.*-s3alias$)[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /**
- * The on-disk object store with an in-memory index. Layout under `dataDir`:
+ * The local S3's buckets, objects and multipart uploads on disk, with an in-memory index. Layout under `dataDir`:
  * `buckets/<name>/bucket.json`, `buckets/<name>/meta/<sha256(key)>.json`, `buckets/<name>/data/<uuid>`,
  * `uploads/<uploadId>/…`, `tmp/`. The metadata rename is the commit point: a crash before it leaves only
  * an orphan body, which the next start deletes.
  */
-export class ObjectStore {
+export class DiskBuckets {
   private readonly buckets = new Map<string, Bucket>();
   private readonly locks = new KeyedMutex();
   readonly tmpDir: string;
@@ -80,8 +80,8 @@ export class ObjectStore {
   }
 
   /** Opens (creating if needed) the store and loads its index; `fsync` as in {@link S3ServerOptions}. */
-  static async open(dataDir: string, options: { fsync?: boolean } = {}): Promise<ObjectStore> {
-    const store = new ObjectStore(dataDir, options.fsync ?? false);
+  static async open(dataDir: string, options: { fsync?: boolean } = {}): Promise<DiskBuckets> {
+    const store = new DiskBuckets(dataDir, options.fsync ?? false);
     await fs.rm(store.tmpDir, { recursive: true, force: true });
     await fs.mkdir(store.tmpDir, { recursive: true });
     await fs.mkdir(path.join(dataDir, 'buckets'), { recursive: true });

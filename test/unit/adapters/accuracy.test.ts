@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { classifyImage } from '../../../src/core/classify';
 import { FsModelCatalog } from '../../../src/adapters/fs-model-catalog';
-import { LocalEngine } from '../../../src/adapters/local-engine';
+import { OnnxEngine } from '../../../src/adapters/onnx-engine';
 import { EXPECTED_TOP5 } from '../../../src/bench/reference-top5';
 import { MODELS_DIR, photoNames, photoPath } from '../../fixtures/paths';
 
 // Real sharp + real ONNX Runtime on the real photos: preprocessing must reproduce SOURCE.md's tables.
 const catalog = new FsModelCatalog({ dir: MODELS_DIR, defaultModel: 'mobilenetv2-int8' });
 catalog.verifyFiles();
-const engine = new LocalEngine(catalog, { intraOpThreads: 1, maxPixels: 40_000_000, maxBatch: 8 });
+const engine = new OnnxEngine(catalog, { intraOpThreads: 1, maxPixels: 40_000_000, maxBatch: 8 });
 const deps = { engine, catalog };
 
 afterAll(() => engine.close());

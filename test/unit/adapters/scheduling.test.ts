@@ -37,7 +37,7 @@ describe('FairQueue', () => {
 
 /** An executor with one slot whose runs finish only when the test says so. */
 class ManualExecutor implements Executor {
-  readonly kind = 'in-thread' as const;
+  readonly mode = 'scheduled' as const;
   readonly slots = 1;
   readonly parallelism = 1;
   readonly started: string[] = [];
@@ -182,5 +182,11 @@ describe('ScheduledEngine', () => {
     await new Promise((r) => setImmediate(r));
     for (let i = 0; i < 8; i++) await ex.finishOne();
     expect(ex.started).toEqual(['g1', 'i1', 'i2', 'i3', 'g2', 'i4', 'i5', 'i6']);
+  });
+
+  it("reports its executor's mode, and as workers the images that truly run at once, not the slots", () => {
+    const pool: Executor = { mode: 'pool', slots: 4, parallelism: 2, ready: () => Promise.resolve(), close: () => Promise.resolve(), run: () => new Promise(() => undefined) };
+    expect(make(pool).stats()).toMatchObject({ kind: 'pool', workers: 2 });
+    expect(make(new ManualExecutor()).stats()).toMatchObject({ kind: 'scheduled', workers: 1 });
   });
 });

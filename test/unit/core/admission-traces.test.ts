@@ -74,7 +74,7 @@ class Simulation {
 
 /** Workers that serve their images one after another; a huge image (`slow` bytes) takes twenty times as long. */
 class SimExecutor implements Executor {
-  readonly kind = 'workers' as const;
+  readonly mode = 'pool' as const;
   readonly slots = WORKERS * 2;
   readonly parallelism = WORKERS;
   readonly ran: number[] = [];

@@ -3,10 +3,10 @@ import { type PreprocessSpec, preprocessSpecOf } from '../core/model';
 import type { EngineStats, InferenceEngine, ScoresOrError } from '../core/ports';
 import { fillNchw } from '../core/tensor';
 import type { FsModelCatalog } from './fs-model-catalog';
-import { OnnxModel } from './onnx-session';
+import { OnnxModel } from './onnx-model';
 import { SharpPreprocessor } from './sharp-preprocessor';
 
-export interface LocalEngineOptions {
+export interface OnnxEngineOptions {
   intraOpThreads: number;
   maxPixels: number;
   /** Largest tensor batch handed to one session.run. */
@@ -23,9 +23,10 @@ export interface PreparedImage {
 
 /**
  * Decodes with sharp and infers with ONNX Runtime on the calling thread. In AWS each container serves one
- * request at a time, so this is the whole engine there; locally every pool worker runs one of these.
+ * request at a time, so this is the whole engine there (INFERENCE_MODE=inline); under the scheduler it is what
+ * the in-thread executor runs, and every pool worker runs one of these.
  */
-export class LocalEngine implements InferenceEngine {
+export class OnnxEngine implements InferenceEngine {
   private readonly models = new Map<string, OnnxModel>();
   private readonly specs = new Map<string, PreprocessSpec>();
   private readonly preprocessor: SharpPreprocessor;
@@ -33,7 +34,7 @@ export class LocalEngine implements InferenceEngine {
 
   constructor(
     private readonly catalog: FsModelCatalog,
-    private readonly options: LocalEngineOptions,
+    private readonly options: OnnxEngineOptions,
   ) {
     this.preprocessor = new SharpPreprocessor({
       maxPixels: options.maxPixels,
