@@ -57,6 +57,7 @@ export const errors = {
     new SqsError('BatchRequestTooLong', 'AWS.SimpleQueueService.BatchRequestTooLong', 400, `Batch requests cannot be longer than ${max} bytes.`),
   unsupportedOperation: (message: string) =>
     new SqsError('UnsupportedOperation', 'AWS.SimpleQueueService.UnsupportedOperation', 400, message),
+  missingAction: () => new SqsError('MissingAction', 'MissingAction', 400, 'The request must contain the parameter Action.'),
   invalidAction: (action: string) =>
     new SqsError('InvalidAction', 'InvalidAction', 400, `The action ${action} is not valid for this endpoint.`),
 };

@@ -1,10 +1,12 @@
-// Local SQS: speaks the AWS JSON 1.0 protocol of @aws-sdk/client-sqs v3 (POST /, X-Amz-Target: AmazonSQS.<Action>).
+// Local SQS: speaks both protocols of SQS, the AWS JSON 1.0 of @aws-sdk/client-sqs v3 (POST /, X-Amz-Target:
+// AmazonSQS.<Action>) and the query protocol of the AWS CLI (form-encoded Action=…, XML answers), through one set of actions.
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { errors, SqsError } from './errors';
 import { acquireLock } from './journal';
 import { type MessageAttributeValue, md5OfMessageAttributes } from './md5';
+import { decodeQueryRequest, encodeQueryError, encodeQueryResult } from './query-protocol';
 import { ACCOUNT_ID, type QueueSpec, type SendInput, SqsStore, type StoredMessage } from './store';
 
 export type { QueueSpec } from './store';
@@ -197,6 +199,78 @@ function toWire(m: StoredMessage, systemNames: string[], attributeNames: string[
   return out;
 }
 
+/** A serialised answer: the body and its content type, plus any headers the protocol adds. */
+interface Answer {
+  contentType: string;
+  payload: string;
+  headers?: Record<string, string>;
+}
+
+/** One of the two wire formats SQS speaks; both decode to, and encode from, the same action members. */
+interface WireProtocol {
+  decode(req: http.IncomingMessage, body: Buffer): { action: string; input: Body };
+  encode(action: string, result: Body, requestId: string): Answer;
+  encodeError(err: SqsError, requestId: string): Answer;
+}
+
+const JSON_CONTENT_TYPE = 'application/x-amz-json-1.0';
+
+/** AWS JSON 1.0, what @aws-sdk/client-sqs v3 speaks: `X-Amz-Target: AmazonSQS.<Action>`, members as JSON. */
+const jsonProtocol: WireProtocol = {
+  decode: (req, raw) => {
+    const target = req.headers['x-amz-target'];
+    const action = typeof target === 'string' && target.startsWith('AmazonSQS.') ? target.slice('AmazonSQS.'.length) : undefined;
+    if (req.method !== 'POST' || action === undefined) throw errors.invalidAction(`${req.method ?? ''} ${String(target)}`);
+    let body: unknown;
+    try {
+      body = raw.length === 0 ? {} : JSON.parse(raw.toString('utf8'));
+    } catch {
+      throw new SqsError('SerializationException', 'SerializationException', 400, 'Request body is not valid JSON.');
+    }
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new SqsError('SerializationException', 'SerializationException', 400, 'Request body must be a JSON object.');
+    }
+    return { action, input: body as Body };
+  },
+  encode: (_action, result) => ({ contentType: JSON_CONTENT_TYPE, payload: JSON.stringify(result) }),
+  // The SDK is awsQueryCompatible: it takes the error code from this header before the body's __type.
+  encodeError: (err) => ({
+    contentType: JSON_CONTENT_TYPE,
+    payload: JSON.stringify({ __type: `com.amazonaws.sqs#${err.type}`, message: err.message }),
+    headers: { 'x-amzn-query-error': `${err.queryCode};${err.statusCode < 500 ? 'Sender' : 'Receiver'}` },
+  }),
+};
+
+/** The query protocol of the AWS CLI and older SDKs: `Action=…` in a form body (or a GET's query), XML back. */
+const queryProtocol: WireProtocol = {
+  decode: (req, raw) => {
+    if (req.method !== 'POST' && req.method !== 'GET') throw errors.invalidAction(`${req.method ?? ''} ${req.url ?? ''}`);
+    const url = new URL(req.url ?? '/', 'http://sqs.invalid');
+    const params = url.searchParams;
+    if (/^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] ?? '')) {
+      for (const [key, value] of new URLSearchParams(raw.toString('utf8'))) params.append(key, value);
+    }
+    const decoded = decodeQueryRequest(params);
+    // Older clients post to the queue's own URL instead of naming it in QueueUrl.
+    if (decoded.input.QueueUrl === undefined && url.pathname.split('/').filter(Boolean).length === 2) {
+      decoded.input.QueueUrl = `http://${req.headers.host ?? 'localhost'}${url.pathname}`;
+    }
+    return decoded;
+  },
+  encode: (action, result, requestId) => ({ contentType: 'text/xml', payload: encodeQueryResult(action, result, requestId) }),
+  encodeError: (err, requestId) => ({ contentType: 'text/xml', payload: encodeQueryError(err, requestId) }),
+};
+
+function answer(res: http.ServerResponse, status: number, requestId: string, { contentType, payload, headers }: Answer): void {
+  res.writeHead(status, {
+    'Content-Type': contentType,
+    'Content-Length': Buffer.byteLength(payload),
+    'x-amzn-RequestId': requestId,
+    ...headers,
+  });
+  res.end(payload);
+}
+
 /** Starts the emulator; resolves once it listens and the queues of `opts.queues` exist. */
 export async function startSqsServer(opts: SqsServerOptions): Promise<SqsServer> {
   const host = opts.host ?? '127.0.0.1';
@@ -271,6 +345,20 @@ export async function startSqsServer(opts: SqsServerOptions): Promise<SqsServer>
     return name;
   };
 
+  /** One page of queue URLs, as ListQueues and ListDeadLetterSourceQueues page them (MaxResults, NextToken). */
+  const pageOfQueues = (body: Body, member: string, sortedNames: string[]): Body => {
+    const maxResults = int(body, 'MaxResults', 1, 1000);
+    const token = str(body, 'NextToken', false);
+    let names = sortedNames;
+    if (token !== undefined) names = names.filter((n) => n > Buffer.from(token, 'base64').toString('utf8'));
+    if (maxResults === undefined) return { [member]: names.slice(0, 1000).map(queueUrl) };
+    const page = names.slice(0, maxResults);
+    const last = page[page.length - 1];
+    const out: Body = { [member]: page.map(queueUrl) };
+    if (names.length > page.length && last !== undefined) out.NextToken = Buffer.from(last).toString('base64');
+    return out;
+  };
+
   const sendOne = (queue: string, entry: Body, req: http.IncomingMessage) => {
     const input: SendInput = {
       body: requiredStr(entry, 'MessageBody'),
@@ -340,17 +428,10 @@ export async function startSqsServer(opts: SqsServerOptions): Promise<SqsServer>
     },
     ListQueues: (body) => {
       const prefix = str(body, 'QueueNamePrefix', false) ?? '';
-      const maxResults = int(body, 'MaxResults', 1, 1000);
-      const token = str(body, 'NextToken', false);
-      let names = store.queueNames().filter((n) => n.startsWith(prefix));
-      if (token !== undefined) names = names.filter((n) => n > Buffer.from(token, 'base64').toString('utf8'));
-      if (maxResults === undefined) return { QueueUrls: names.slice(0, 1000).map(queueUrl) };
-      const page = names.slice(0, maxResults);
-      const last = page[page.length - 1];
-      const out: Body = { QueueUrls: page.map(queueUrl) };
-      if (names.length > page.length && last !== undefined) out.NextToken = Buffer.from(last).toString('base64');
-      return out;
+      return pageOfQueues(body, 'QueueUrls', store.queueNames().filter((n) => n.startsWith(prefix)));
     },
+    // The model names this result member in lower camel case, unlike every other.
+    ListDeadLetterSourceQueues: (body) => pageOfQueues(body, 'queueUrls', store.deadLetterSources(queueName(body))),
     GetQueueAttributes: (body) => {
       const names = strings(body, 'AttributeNames');
       const attributes = store.getAttributes(queueName(body), names);
@@ -412,26 +493,7 @@ export async function startSqsServer(opts: SqsServerOptions): Promise<SqsServer>
     },
   };
 
-  const send = (res: http.ServerResponse, status: number, body: Body, extra: Record<string, string> = {}) => {
-    const payload = JSON.stringify(body);
-    res.writeHead(status, {
-      'Content-Type': 'application/x-amz-json-1.0',
-      'Content-Length': Buffer.byteLength(payload),
-      'x-amzn-RequestId': randomUUID(),
-      ...extra,
-    });
-    res.end(payload);
-  };
-
-  const sendError = (res: http.ServerResponse, err: unknown) => {
-    if (res.headersSent) return;
-    const e = err instanceof SqsError ? err : new SqsError('InternalError', 'InternalError', 500, err instanceof Error ? err.message : String(err));
-    send(res, e.statusCode, { __type: `com.amazonaws.sqs#${e.type}`, message: e.message }, {
-      'x-amzn-query-error': `${e.queryCode};${e.statusCode < 500 ? 'Sender' : 'Receiver'}`,
-    });
-  };
-
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+  const handle = async (req: http.IncomingMessage, res: http.ServerResponse, wire: WireProtocol, requestId: string): Promise<void> => {
     const chunks: Buffer[] = [];
     let size = 0;
     for await (const chunk of req) {
@@ -440,31 +502,21 @@ export async function startSqsServer(opts: SqsServerOptions): Promise<SqsServer>
       if (size > MAX_REQUEST_BYTES) throw errors.invalidParameterValue('Request body too large.');
       chunks.push(buf);
     }
-    const target = req.headers['x-amz-target'];
-    const action = typeof target === 'string' && target.startsWith('AmazonSQS.') ? target.slice('AmazonSQS.'.length) : undefined;
-    if (req.method !== 'POST' || action === undefined) {
-      // The legacy query protocol (form-encoded Action=...) is what older SDKs speak; say so rather than misparse.
-      throw errors.invalidAction(
-        `${req.method ?? ''} ${req.url ?? ''} without X-Amz-Target: this emulator speaks only the AWS JSON 1.0 protocol of @aws-sdk/client-sqs v3`,
-      );
-    }
-    const fn = actions[action];
+    const { action, input } = wire.decode(req, Buffer.concat(chunks));
+    const fn = Object.hasOwn(actions, action) ? actions[action] : undefined;
     if (!fn) throw errors.invalidAction(action);
-    let body: unknown;
-    try {
-      body = chunks.length === 0 ? {} : JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    } catch {
-      throw new SqsError('SerializationException', 'SerializationException', 400, 'Request body is not valid JSON.');
-    }
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-      throw new SqsError('SerializationException', 'SerializationException', 400, 'Request body must be a JSON object.');
-    }
-    const result = await fn(body as Body, req, res);
-    if (!res.destroyed) send(res, 200, result);
+    const result = await fn(input, req, res);
+    if (!res.destroyed) answer(res, 200, requestId, wire.encode(action, result, requestId));
   };
 
   const server = http.createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => sendError(res, err));
+    const wire = req.headers['x-amz-target'] === undefined ? queryProtocol : jsonProtocol;
+    const requestId = randomUUID();
+    handle(req, res, wire, requestId).catch((err: unknown) => {
+      if (res.headersSent) return;
+      const e = err instanceof SqsError ? err : new SqsError('InternalError', 'InternalError', 500, err instanceof Error ? err.message : String(err));
+      answer(res, e.statusCode, requestId, wire.encodeError(e, requestId));
+    });
   });
   // Long polls hold a request for up to 20 s; the SDK's keep-alive sockets must outlive that.
   server.keepAliveTimeout = 65_000;

@@ -362,6 +362,15 @@ export class SqsStore {
     return [...this.queues.keys()].sort();
   }
 
+  /** Names of the queues whose RedrivePolicy sends their dead letters to `name`, sorted. */
+  deadLetterSources(name: string): string[] {
+    this.queue(name);
+    return this.queueNames().filter((source) => {
+      const q = this.queues.get(source);
+      return q !== undefined && this.redrive(q)?.target === name;
+    });
+  }
+
   setAttributes(name: string, attributes: Record<string, string>): void {
     const q = this.queue(name);
     const changes = this.validateAttributes(attributes, false);

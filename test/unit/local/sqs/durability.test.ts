@@ -114,7 +114,9 @@ describe('local SQS durability', () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await restarted?.close();
     }
-  });
+    // A child that loads TypeScript and transpiles the emulator, then a 2.1 s wait: on a busy 2-core machine the
+    // default 5 s went by before the assertions (it failed so before the query protocol was added, too).
+  }, 20_000);
 
   it('releases in-flight messages at start when asked to', async () => {
     // Prepare
