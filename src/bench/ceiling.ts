@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { FsModelCatalog } from '../adapters/fs-model-catalog';
 import { config, type InferenceMode } from '../config';
 import { buildEngine } from '../handlers/deps/classifier';
-import { percentile } from './load';
+import { percentile } from '../load/stats';
 
 /**
  * The machine's limit: decode + inference with every slot kept full, no HTTP, through the same engine
