@@ -6,10 +6,10 @@ import sharp from 'sharp';
 import { FsModelCatalog } from '../adapters/fs-model-catalog';
 import { OnnxModel } from '../adapters/onnx-session';
 import { SharpPreprocessor } from '../adapters/sharp-preprocessor';
+import { flagsOrExit } from '../cli/args';
 import { config } from '../config';
 import { preprocessSpecOf } from '../core/model';
 import { fillNchw, softmax } from '../core/tensor';
-import { flagsOrExit } from '../cli/args';
 import { loadPhotos } from './photos';
 import { EXPECTED_TOP5 } from './reference-top5';
 

@@ -7,12 +7,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { flagsOrExit } from '../cli/args';
 import { postUpload, type UploadForm } from '../cli/upload';
+import { imagesDir as testImagesDir } from '../load/paths';
 import { clientApiKey } from '../local/dev-key';
 import { type LocalStack, optionsFromEnv, startLocalStack } from '../local/start';
 import { ceiling } from './ceiling';
-import { flagsOrExit } from '../cli/args';
-import { imagesDir as testImagesDir } from '../load/paths';
 import { loadPhotos } from './photos';
 
 const { values: flags } = flagsOrExit(

@@ -1,13 +1,13 @@
 // `npm run bench`: the machine's in-process ceiling (decode + infer through the worker pool, no HTTP) beside
 // POST /predict through the local stack at rising connection counts, in one run so the figures compare.
 import path from 'node:path';
+import { flagsOrExit } from '../cli/args';
 import { config } from '../config';
+import { imagesDir as testImagesDir } from '../load/paths';
 import { clientApiKey } from '../local/dev-key';
 import { optionsFromEnv, startLocalStack } from '../local/start';
 import { ceiling } from './ceiling';
 import { type LoadResult, type RequestSpec, runLoad } from './load';
-import { flagsOrExit } from '../cli/args';
-import { imagesDir as testImagesDir } from '../load/paths';
 import { loadPhotos } from './photos';
 
 const { values: flags } = flagsOrExit(

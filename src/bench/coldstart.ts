@@ -6,12 +6,12 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
+import { flagsOrExit } from '../cli/args';
 import { apiEvent, multipartBody, s3Event, sqsEvent } from '../deploy/events';
 import { LambdaSandbox, type PackagedFunction, readPackage } from '../deploy/sandbox';
 import { ROLE_CREDENTIALS, startSandboxAws } from '../deploy/sandbox-aws';
 import { vcpusAt } from '../deploy/pricing';
 import { median, percentile } from '../load/stats';
-import { flagsOrExit } from '../cli/args';
 import { loadPhotos } from './photos';
 
 const { values: flags } = flagsOrExit(

@@ -1,10 +1,10 @@
 // `npm run bench:recovery`: a 10 s flood (256 connections that ignore Retry-After), then single requests for 12 s:
 // how long until latency is back to its pre-flood level.
+import { flagsOrExit } from '../cli/args';
 import { median } from '../load/stats';
 import { clientApiKey } from '../local/dev-key';
 import { optionsFromEnv, startLocalStack } from '../local/start';
 import { runLoad } from './load';
-import { flagsOrExit } from '../cli/args';
 import { loadPhotos } from './photos';
 
 const { values: flags } = flagsOrExit({ options: { 'api-key': { type: 'string' } } }, 'usage: npm run bench:recovery [-- --api-key KEY]');

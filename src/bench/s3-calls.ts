@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3ObjectStore, s3ChecksumSettings } from '../adapters/s3-object-store';
-import { startS3Server } from '../local/s3/server';
 import { flagsOrExit } from '../cli/args';
+import { startS3Server } from '../local/s3/server';
 import { loadPhotos } from './photos';
 
 const BUCKET = 'bench-calls';
