@@ -6,14 +6,19 @@ import sharp from 'sharp';
 import { FsModelCatalog } from '../adapters/fs-model-catalog';
 import { OnnxModel } from '../adapters/onnx-model';
 import { SharpPreprocessor } from '../adapters/sharp-preprocessor';
+import { flagsOrExit } from '../cli/args';
 import { config } from '../config';
 import { preprocessSpecOf } from '../core/model';
 import { fillNchw, softmax } from '../core/tensor';
-import { defaultImagesDir, flag, loadPhotos } from './photos';
+import { loadPhotos } from './photos';
 import { EXPECTED_TOP5 } from './reference-top5';
 
-const trials = Number(flag('trials', '20'));
-const fraction = Number(flag('fraction', '0.001'));
+const { values: flags } = flagsOrExit(
+  { options: { trials: { type: 'string', default: '20' }, fraction: { type: 'string', default: '0.001' } } },
+  'usage: npm run accuracy [-- --trials 20 --fraction 0.001]',
+);
+const trials = Number(flags.trials);
+const fraction = Number(flags.fraction);
 
 /** A fixed-seed generator, so two runs perturb the same values. */
 function lcg(seed: number): () => number {
@@ -28,7 +33,7 @@ async function main() {
   const cfg = config();
   const catalog = new FsModelCatalog({ dir: cfg.modelsDir, defaultModel: cfg.defaultModel, only: cfg.models });
   const pre = new SharpPreprocessor({ maxPixels: cfg.limits.maxPixels });
-  const photos = loadPhotos(defaultImagesDir());
+  const photos = loadPhotos();
   console.log(`| model | photo | ICC profile | top-1 as SOURCE.md | max Δ vs SOURCE.md (pp) | our scores moved by ±1 level on ${fraction * 100} % of input values, ${trials} trials: median / max (pp) | verdict |`);
   console.log('|---|---|---|---|---|---|---|');
   for (const name of catalog.names()) {

@@ -7,16 +7,29 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
+import { flagsOrExit } from '../cli/args';
 import { postUpload, type UploadForm } from '../cli/upload';
+import { imagesDir as testImagesDir } from '../load/paths';
 import { clientApiKey } from '../local/dev-key';
 import { type LocalStack, optionsFromEnv, startLocalStack } from '../local/start';
 import { ceiling } from './ceiling';
-import { defaultImagesDir, flag, loadPhotos } from './photos';
+import { loadPhotos } from './photos';
 
-const count = Number(flag('images', '1000'));
+const { values: flags } = flagsOrExit(
+  {
+    options: {
+      images: { type: 'string', default: '1000' },
+      only: { type: 'string', default: 'both' },
+      'images-dir': { type: 'string' },
+      'api-key': { type: 'string' },
+    },
+  },
+  'usage: npm run bench:batch [-- --images 1000 --only e2e|workers --images-dir DIR --api-key KEY]',
+);
+const count = Number(flags.images);
 /** `--only e2e` or `--only workers` runs one of the two. */
-const only = flag('only', 'both');
-const imagesDir = path.resolve(flag('images-dir', defaultImagesDir()));
+const only = flags.only;
+const imagesDir = path.resolve(flags['images-dir'] ?? testImagesDir());
 /** How often the bench asks for the job's status: a client polling faster would tax the stack it measures. */
 const POLL_MS = 1000;
 
@@ -94,7 +107,7 @@ async function main() {
     ? undefined
     : await startLocalStack({ ...optionsFromEnv(), ...(scratch ? { dataDir: scratch } : {}) });
   const api = process.env.BENCH_URL ?? stack?.url ?? '';
-  const apiKey = stack?.apiKey ?? clientApiKey(flag('api-key', ''), api);
+  const apiKey = stack?.apiKey ?? clientApiKey(flags['api-key'], api);
   const keyed: Record<string, string> = apiKey ? { 'x-api-key': apiKey } : {};
 
   const e2e = only === 'workers' ? undefined : await drop(api, keyed, images);

@@ -1,19 +1,33 @@
 // `npm run bench`: the machine's in-process ceiling (decode + infer through the worker pool, no HTTP) beside
 // POST /predict through the local stack at rising connection counts, in one run so the figures compare.
 import path from 'node:path';
+import { flagsOrExit } from '../cli/args';
 import { config } from '../config';
+import { imagesDir as testImagesDir } from '../load/paths';
 import { clientApiKey } from '../local/dev-key';
 import { optionsFromEnv, startLocalStack } from '../local/start';
 import { ceiling } from './ceiling';
 import { type LoadResult, type RequestSpec, runLoad } from './load';
-import { defaultImagesDir, flag, loadPhotos } from './photos';
+import { loadPhotos } from './photos';
 
-const args = process.argv.slice(2);
-const connectionsList = flag('connections', '1,4,16,64,256').split(',').map(Number);
-const durationS = Number(flag('duration', '15'));
-const honorRetryAfter = !args.includes('--no-backoff');
-const ceilingS = Number(flag('ceiling-duration', '10'));
-const imagesDir = path.resolve(flag('images', defaultImagesDir()));
+const { values: flags } = flagsOrExit(
+  {
+    options: {
+      connections: { type: 'string', default: '1,4,16,64,256' },
+      duration: { type: 'string', default: '15' },
+      'no-backoff': { type: 'boolean', default: false },
+      'ceiling-duration': { type: 'string', default: '10' },
+      images: { type: 'string' },
+      'api-key': { type: 'string' },
+    },
+  },
+  'usage: npm run bench [-- --connections 1,4,16,64,256 --duration 15 --ceiling-duration 10 --no-backoff --images DIR --api-key KEY]',
+);
+const connectionsList = flags.connections.split(',').map(Number);
+const durationS = Number(flags.duration);
+const honorRetryAfter = !flags['no-backoff'];
+const ceilingS = Number(flags['ceiling-duration']);
+const imagesDir = path.resolve(flags.images ?? testImagesDir());
 
 
 const fmt = (n: number, d = 1) => n.toFixed(d);
@@ -35,7 +49,7 @@ async function main() {
   const external = process.env.BENCH_URL;
   const stack = external ? undefined : await startLocalStack(optionsFromEnv());
   const url = external ?? stack?.url ?? '';
-  const apiKey = stack?.apiKey ?? clientApiKey(flag('api-key', ''), url);
+  const apiKey = stack?.apiKey ?? clientApiKey(flags['api-key'], url);
   const requests: RequestSpec[] = all.map((p) => ({ method: 'POST', path: '/predict', headers: { 'Content-Type': p.contentType }, body: p.bytes }));
   // Warm the path (first invocations load handler modules).
   await runLoad({ url, connections: 2, durationS: 2, requests, apiKey });

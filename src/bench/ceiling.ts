@@ -3,7 +3,7 @@ import { FsModelCatalog } from '../adapters/fs-model-catalog';
 import { config } from '../config';
 import type { InferenceMode } from '../core/ports';
 import { buildEngine } from '../handlers/deps/classifier';
-import { percentile } from './load';
+import { percentile } from '../load/stats';
 
 /**
  * The machine's limit: decode + inference with every slot kept full, no HTTP, through the same engine

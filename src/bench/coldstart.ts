@@ -6,21 +6,32 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
+import { flagsOrExit } from '../cli/args';
 import { apiEvent, multipartBody, s3Event, sqsEvent } from '../deploy/events';
 import { LambdaSandbox, type PackagedFunction, readPackage } from '../deploy/sandbox';
 import { ROLE_CREDENTIALS, startSandboxAws } from '../deploy/sandbox-aws';
 import { vcpusAt } from '../deploy/pricing';
-import { percentile } from '../load/stats';
-import { flag, loadPhotos } from './photos';
+import { median, percentile } from '../load/stats';
+import { loadPhotos } from './photos';
 
-const median = (xs: number[]) => percentile([...xs].sort((a, b) => a - b), 50);
+const { values: flags } = flagsOrExit(
+  {
+    options: {
+      cold: { type: 'string', default: '5' },
+      warm: { type: 'string', default: '50' },
+      only: { type: 'string', default: '' },
+      share: { type: 'boolean', default: false },
+    },
+  },
+  'usage: npm run bench:coldstart [-- --cold 5 --warm 50 --share --only predict,getJob]',
+);
 
 async function main(): Promise<void> {
-  const coldRuns = Number(flag('cold', '5'));
-  const warmRuns = Number(flag('warm', '50'));
-  const only = flag('only', '');
+  const coldRuns = Number(flags.cold);
+  const warmRuns = Number(flags.warm);
+  const only = flags.only;
   // --share: each container gets Lambda's CPU share of its memory (1 vCPU per 1,769 MB) and its memory as a limit.
-  const lambdaShare = process.argv.includes('--share');
+  const lambdaShare = flags.share;
   const { functions } = readPackage();
   const bucket = String(functions[0]?.environment.BUCKET_NAME);
   const aws = await startSandboxAws(bucket);

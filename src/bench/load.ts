@@ -1,4 +1,5 @@
 import http from 'node:http';
+import { percentile } from '../load/stats';
 
 /** One request template: method, path, headers and body. */
 export interface RequestSpec {
@@ -30,12 +31,6 @@ export interface LoadResult {
   max: number;
   shedP99: number;
 }
-
-export const percentile = (sorted: readonly number[], p: number): number => {
-  if (sorted.length === 0) return 0;
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[i] ?? 0;
-};
 
 /**
  * Closed-loop load: `connections` keep-alive clients, each sending its next request as soon as the last

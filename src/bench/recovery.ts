@@ -1,9 +1,13 @@
 // `npm run bench:recovery`: a 10 s flood (256 connections that ignore Retry-After), then single requests for 12 s:
 // how long until latency is back to its pre-flood level.
+import { flagsOrExit } from '../cli/args';
+import { median } from '../load/stats';
 import { clientApiKey } from '../local/dev-key';
 import { optionsFromEnv, startLocalStack } from '../local/start';
 import { runLoad } from './load';
-import { flag, loadPhotos } from './photos';
+import { loadPhotos } from './photos';
+
+const { values: flags } = flagsOrExit({ options: { 'api-key': { type: 'string' } } }, 'usage: npm run bench:recovery [-- --api-key KEY]');
 
 async function main() {
   const photos = loadPhotos();
@@ -11,7 +15,7 @@ async function main() {
   const probe = photos.find((p) => p.name === 'goldfish.jpg')?.bytes ?? (photos[0]?.bytes as Buffer);
   const stack = process.env.BENCH_URL ? undefined : await startLocalStack(optionsFromEnv());
   const url = process.env.BENCH_URL ?? stack?.url ?? '';
-  const apiKey = stack?.apiKey ?? clientApiKey(flag('api-key', ''), url);
+  const apiKey = stack?.apiKey ?? clientApiKey(flags['api-key'], url);
   const keyed: Record<string, string> = apiKey ? { 'x-api-key': apiKey } : {};
   const one = async (): Promise<[number, number]> => {
     const t = performance.now();
@@ -19,7 +23,6 @@ async function main() {
     await r.text();
     return [r.status, performance.now() - t];
   };
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] ?? 0;
   const base: number[] = [];
   for (let i = 0; i < 20; i++) base.push((await one())[1]);
   const baseMs = median(base);

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3ObjectStore, s3ChecksumSettings } from '../adapters/s3-object-store';
+import { flagsOrExit } from '../cli/args';
 import { startS3Server } from '../local/s3/server';
-import { flag, loadPhotos } from './photos';
+import { loadPhotos } from './photos';
 
 const BUCKET = 'bench-calls';
 /** The local S3 verifies every signature, as S3 does: its cost is part of what is measured. */
@@ -57,7 +58,7 @@ async function measure(name: string, n: number, serverCpu: CpuMs, call: (i: numb
 }
 
 async function main(): Promise<void> {
-  const n = Number(flag('calls', '2000'));
+  const n = Number(flagsOrExit({ options: { calls: { type: 'string', default: '2000' } } }, 'usage: npm run bench:s3 [-- --calls 2000]').values.calls);
   const photo = loadPhotos().find((p) => p.name === 'rocket.jpg') ?? loadPhotos()[0];
   if (!photo) throw new Error('no photos to upload');
   const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-s3-'));

@@ -9,6 +9,7 @@ import {
   SQSClient,
   type SQSClientConfig,
 } from '@aws-sdk/client-sqs';
+import { exitCodeOf, parseFlags, UsageError } from './args';
 
 const LOCAL_DLQ_URL = 'http://127.0.0.1:9324/000000000000/infer-dlq';
 const LOCAL_QUEUE_URL = 'http://127.0.0.1:9324/000000000000/infer-queue';
@@ -98,26 +99,27 @@ export async function redriveDlq(client: SQSClient, fromUrl: string, toUrl: stri
   return { moved };
 }
 
-/** Parses argv (after the script name); throws with a usage line on bad input. */
-export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DlqCommand {
-  const usage = 'usage: npm run dlq -- list|redrive [--queue <dlq-url>] [--to <source-url>] [--max N]';
-  const [action, ...rest] = argv;
-  if (action !== 'list' && action !== 'redrive') throw new Error(usage);
-  const flags = new Map<string, string>();
-  for (let i = 0; i < rest.length; i += 2) {
-    const key = rest[i];
-    const value = rest[i + 1];
-    if (key === undefined || !['--queue', '--to', '--max'].includes(key) || value === undefined) throw new Error(usage);
-    flags.set(key, value);
-  }
-  const max = Number(flags.get('--max') ?? 1000);
-  if (!Number.isInteger(max) || max < 1) throw new Error(`--max must be a positive integer\n${usage}`);
-  return {
-    action,
-    queueUrl: flags.get('--queue') ?? (env.DLQ_URL || LOCAL_DLQ_URL),
-    toUrl: flags.get('--to') ?? (env.QUEUE_URL || LOCAL_QUEUE_URL),
-    max,
-  };
+const USAGE = 'usage: npm run dlq -- list|redrive [--queue <dlq-url>] [--to <source-url>] [--max N]';
+
+/**
+ * Parses argv (after the script name): the command, or `help` for --help; a line it cannot run is a UsageError.
+ * The queues default to DLQ_URL and QUEUE_URL, else the local stack's.
+ */
+export function parseArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): DlqCommand | { action: 'help' } {
+  const { values, positionals } = parseFlags(
+    {
+      args: argv,
+      options: { queue: { type: 'string' }, to: { type: 'string' }, max: { type: 'string', default: '1000' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+    },
+    USAGE,
+  );
+  if (values.help) return { action: 'help' };
+  const [action, ...extra] = positionals;
+  if ((action !== 'list' && action !== 'redrive') || extra.length > 0) throw new UsageError(USAGE);
+  const max = Number(values.max);
+  if (!Number.isInteger(max) || max < 1) throw new UsageError(`--max must be a positive integer\n${USAGE}`);
+  return { action, queueUrl: values.queue ?? (env.DLQ_URL || LOCAL_DLQ_URL), toUrl: values.to ?? (env.QUEUE_URL || LOCAL_QUEUE_URL), max };
 }
 
 /** An SDK client for the queue: the local emulator when SQS_ENDPOINT is set or the URL is on loopback, else AWS. */
@@ -133,23 +135,34 @@ export function clientFor(queueUrl: string, env: NodeJS.ProcessEnv = process.env
   return new SQSClient(config);
 }
 
-/** Runs one command, printing JSON lines to `out`; returns the exit code. */
-export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env, out: (line: string) => void = console.log): Promise<number> {
-  const command = parseArgs(argv, env);
-  const client = clientFor(command.queueUrl, env);
-  try {
-    if (command.action === 'list') {
-      const messages = await listDlq(client, command.queueUrl, command.max);
-      for (const m of messages) out(JSON.stringify(m));
-      out(JSON.stringify({ queue: command.queueUrl, listed: messages.length }));
-    } else {
-      const { moved } = await redriveDlq(client, command.queueUrl, command.toUrl, command.max);
-      out(JSON.stringify({ from: command.queueUrl, to: command.toUrl, moved: moved.length, messageIds: moved }));
+/** Runs one command, printing JSON lines to `out`; returns the exit code (2 and the usage on `err` for a bad line). */
+export function main(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  out: (line: string) => void = console.log,
+  err: (line: string) => void = console.error,
+): Promise<number> {
+  return exitCodeOf(async () => {
+    const command = parseArgs(argv, env);
+    if (command.action === 'help') {
+      out(USAGE);
+      return 0;
     }
-    return 0;
-  } finally {
-    client.destroy();
-  }
+    const client = clientFor(command.queueUrl, env);
+    try {
+      if (command.action === 'list') {
+        const messages = await listDlq(client, command.queueUrl, command.max);
+        for (const m of messages) out(JSON.stringify(m));
+        out(JSON.stringify({ queue: command.queueUrl, listed: messages.length }));
+      } else {
+        const { moved } = await redriveDlq(client, command.queueUrl, command.toUrl, command.max);
+        out(JSON.stringify({ from: command.queueUrl, to: command.toUrl, moved: moved.length, messageIds: moved }));
+      }
+      return 0;
+    } finally {
+      client.destroy();
+    }
+  }, err);
 }
 
 if (require.main === module) {
@@ -157,8 +170,8 @@ if (require.main === module) {
     (code) => {
       process.exitCode = code;
     },
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.message : String(err));
+    (e: unknown) => {
+      console.error(e instanceof Error ? e.message : String(e));
       process.exitCode = 1;
     },
   );

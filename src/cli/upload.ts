@@ -3,13 +3,9 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { clientApiKey } from '../local/dev-key';
+import { exitCodeOf, parseFlags, UsageError } from './args';
 
 const IMAGE = /\.(jpe?g|png|webp|gif|tiff?|avif)$/i;
-
-function arg(args: string[], name: string): string | undefined {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-}
 
 function bar(done: number, total: number, label: string): void {
   const width = 30;
@@ -41,13 +37,49 @@ async function json<T>(res: Response): Promise<T> {
   return JSON.parse(text) as T;
 }
 
-export async function upload(args: string[]): Promise<void> {
-  const target = args.find((a, i) => !a.startsWith('--') && !args[i - 1]?.startsWith('--'));
-  if (!target) throw new Error('usage: npm run upload -- <folder|zip> [--model m] [--top-k k] [--api url] [--api-key k] [--out dir]');
-  const api = (arg(args, 'api') ?? process.env.API_URL ?? 'http://127.0.0.1:3000').replace(/\/$/, '');
-  const out = path.resolve(arg(args, 'out') ?? '.');
-  // API_KEY or --api-key; against npm start, its development key. Never sent with the upload forms.
-  const apiKey = clientApiKey(arg(args, 'api-key'), api);
+const USAGE = 'usage: npm run upload -- <folder|zip> [--model m] [--top-k k] [--api url] [--api-key k] [--out dir]';
+
+/** What one upload run does: its images, the job's model and top-k (the API checks them), where to and where to write. */
+export interface UploadCommand {
+  target: string;
+  api: string;
+  out: string;
+  apiKey: string | undefined;
+  model: string | undefined;
+  topK: string | undefined;
+}
+
+/**
+ * Parses argv (after the script name): the command, or `help` for --help; a line it cannot run is a UsageError.
+ * The API defaults to API_URL, else the local stack; the key to --api-key, else API_KEY, else npm start's development key.
+ */
+export function parseUploadArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): UploadCommand | 'help' {
+  const { values, positionals } = parseFlags(
+    {
+      args: argv,
+      options: {
+        model: { type: 'string' },
+        'top-k': { type: 'string' },
+        api: { type: 'string' },
+        'api-key': { type: 'string' },
+        out: { type: 'string', default: '.' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      allowPositionals: true,
+    },
+    USAGE,
+  );
+  if (values.help) return 'help';
+  const [target, ...extra] = positionals;
+  if (!target || extra.length > 0) throw new UsageError(USAGE);
+  const api = (values.api ?? env.API_URL ?? 'http://127.0.0.1:3000').replace(/\/$/, '');
+  // Never sent with the upload forms.
+  const apiKey = clientApiKey(values['api-key'], api, env);
+  return { target, api, out: path.resolve(values.out), apiKey, model: values.model, topK: values['top-k'] };
+}
+
+export async function upload(c: UploadCommand): Promise<void> {
+  const { target, api, out, apiKey } = c;
   const keyed: Record<string, string> = apiKey ? { 'x-api-key': apiKey } : {};
   const files = statSync(target).isDirectory()
     ? readdirSync(target).filter((f) => IMAGE.test(f)).sort().map((f) => path.join(target, f))
@@ -57,7 +89,7 @@ export async function upload(args: string[]): Promise<void> {
     await fetch(`${api}/jobs`, {
       method: 'POST',
       headers: { ...keyed, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ names: files.map((f) => path.basename(f)), model: arg(args, 'model'), topK: arg(args, 'top-k') }),
+      body: JSON.stringify({ names: files.map((f) => path.basename(f)), model: c.model, topK: c.topK }),
     }),
   );
   console.error(`job ${created.jobId}: uploading ${files.length} file(s) to ${api}`);
@@ -89,9 +121,27 @@ export async function upload(args: string[]): Promise<void> {
   console.error(`wrote ${path.join(out, 'results.jsonl')} and results.csv`);
 }
 
+/** Runs one upload; returns the exit code (2 and the usage on `err` for a bad line). */
+export function main(argv: string[], env: NodeJS.ProcessEnv = process.env, err: (line: string) => void = console.error): Promise<number> {
+  return exitCodeOf(async () => {
+    const command = parseUploadArgs(argv, env);
+    if (command === 'help') {
+      console.log(USAGE);
+      return 0;
+    }
+    await upload(command);
+    return 0;
+  }, err);
+}
+
 if (require.main === module) {
-  upload(process.argv.slice(2)).catch((err: unknown) => {
-    console.error(`\nupload failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e: unknown) => {
+      console.error(`\nupload failed: ${e instanceof Error ? e.message : String(e)}`);
+      process.exit(1);
+    },
+  );
 }

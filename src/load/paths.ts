@@ -21,5 +21,8 @@ export function projectRoot(from: string = __dirname): string {
 
 export const artilleryDir = (): string => path.join(projectRoot(), 'artillery');
 export const reportsDir = (): string => path.resolve(process.env.LOAD_REPORTS_DIR ?? path.join(projectRoot(), 'reports'));
-/** The shared test photos, never copied into the project. */
-export const imagesDir = (): string => path.resolve(process.env.TEST_IMAGES_DIR ?? path.join(projectRoot(), '..', 'shared', 'images'));
+/**
+ * The shared test photos, never committed nor copied into the project: TEST_IMAGES_DIR, else ../shared/images beside
+ * the checkout. The one place that says so: the benches, the load runs and the tests all ask here.
+ */
+export const imagesDir = (): string => path.resolve(process.env.TEST_IMAGES_DIR || path.join(projectRoot(), '..', 'shared', 'images'));

@@ -31,6 +31,9 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[i] ?? 0;
 }
 
+/** The nearest-rank median of values in any order. */
+export const median = (values: readonly number[]): number => percentile([...values].sort((a, b) => a - b), 50);
+
 export interface LatencyStats {
   count: number;
   min: number;

@@ -1,4 +1,5 @@
-/** Hand-made inline SVG charts: the report must render offline, with no chart library. */
+// Hand-made inline SVG charts: the report must render offline, with no chart library.
+import { escapeXml } from '../shared/xml';
 
 export interface Series {
   name: string;
@@ -24,10 +25,6 @@ export interface ChartOptions {
   height?: number;
   /** Logarithmic x axis (base 2), for user counts that double each step. */
   logX?: boolean;
-}
-
-export function escapeXml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** 1, 2, 5 × 10^n steps: round tick labels. */

@@ -32,17 +32,17 @@ function build(): Classifier {
   // Start loading at cold start so the first request finds warm sessions; failures surface via ready().
   engine.ready().catch(() => undefined);
   for (const name of catalog.names()) {
-    prom.modelLoadSeconds.set({ model: name }, () => (catalog.info().find((m) => m.name === name)?.loadMs ?? 0) / 1000);
+    prom.modelLoadSeconds.track({ model: name }, () => (catalog.info().find((m) => m.name === name)?.loadMs ?? 0) / 1000);
   }
-  prom.engineQueued.set({}, () => engine.stats().queued);
-  prom.engineInFlight.set({}, () => engine.stats().inFlight);
+  prom.engineQueued.track({}, () => engine.stats().queued);
+  prom.engineInFlight.track({}, () => engine.stats().inFlight);
   if (engine instanceof ScheduledEngine) {
-    prom.expired.set({}, () => engine.stats().expired ?? 0);
+    prom.expired.track({}, () => engine.stats().expired ?? 0);
     for (const lane of ['single', 'batch'] as const) {
-      for (const reason of ['standing-queue', 'deadline', 'queue-full'] as const) prom.admissionShed.set({ lane, reason }, () => engine.shedCounts().get(`${lane}/${reason}`) ?? 0);
+      for (const reason of ['standing-queue', 'deadline', 'queue-full'] as const) prom.admissionShed.track({ lane, reason }, () => engine.shedCounts().get(`${lane}/${reason}`) ?? 0);
     }
-    prom.servicePerImage.set({}, () => (engine.stats().perImageMs ?? 0) / 1000);
-    for (const lane of ['single', 'batch'] as const) prom.standingQueue.set({ lane }, () => ((engine.stats().standing ?? []).includes(lane) ? 1 : 0));
+    prom.servicePerImage.track({}, () => (engine.stats().perImageMs ?? 0) / 1000);
+    for (const lane of ['single', 'batch'] as const) prom.standingQueue.track({ lane }, () => ((engine.stats().standing ?? []).includes(lane) ? 1 : 0));
     // Where one process serves every invocation, shed before serverless-offline reads and converts the body.
     if (cfg.offline) registerFrontDoor(frontDoor(engine, cfg));
   }
@@ -131,9 +131,9 @@ export const cacheHeader = (c: Pick<Classifier, 'cache'>, hit: boolean): Record<
 function responseCache(cfg: Readonly<Config>): Classifier['cache'] {
   if (cfg.responseCache.entries <= 0) return undefined;
   const store = new ResponseCache<Classification>(cfg.responseCache.entries);
-  prom.cacheHits.set({}, () => store.hits);
-  prom.cacheMisses.set({}, () => store.misses);
-  prom.cacheEntries.set({}, () => store.size);
+  prom.cacheHits.track({}, () => store.hits);
+  prom.cacheMisses.track({}, () => store.misses);
+  prom.cacheEntries.track({}, () => store.size);
   return { store, digest: (bytes) => createHash('sha256').update(bytes).digest('hex') };
 }
 

@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type middy from '@middy/core';
-import { Counter, Gauge, Histogram, ObservedCounter, Registry } from '../../adapters/prometheus';
+import { Counter, containerRegistry, Histogram, trackedCounter, trackedGauge } from '../../adapters/prometheus';
 
 /** One service name for logs, metrics and traces. */
 const serviceName = process.env.POWERTOOLS_SERVICE_NAME || 'image-classifier';
@@ -53,52 +53,50 @@ export const MetricName = {
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const stageBuckets = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1];
 
-/** Prometheus registry for GET /metrics (per process: locally that is the whole service). */
+const registry = containerRegistry();
+const registers = [registry];
+
+/**
+ * Prometheus metrics for GET /metrics, per container: locally (serverless-offline in process) that is the whole
+ * service, every handler sharing this module; in AWS each function's container has its own.
+ */
 export const prom = {
-  registry: new Registry(),
-  requests: new Counter(MetricName.requests, 'HTTP requests by route and status code.'),
-  requestSeconds: new Histogram(MetricName.requestSeconds, 'HTTP request latency inside the function.', latencyBuckets),
-  decodeSeconds: new Histogram(MetricName.decodeSeconds, 'Decode, resize and crop time per image.', stageBuckets),
-  inferSeconds: new Histogram(MetricName.inferSeconds, 'Model inference time per image.', stageBuckets),
-  queueSeconds: new Histogram(MetricName.queueSeconds, 'Time an image waited for an inference slot.', latencyBuckets),
-  images: new Counter(MetricName.images, 'Images classified, by model and outcome.'),
-  shed: new Counter(MetricName.shed, 'Requests refused by admission control, by route.'),
-  modelLoadSeconds: new Gauge(MetricName.modelLoadSeconds, 'Time to create and warm up each model session.'),
-  engineQueued: new Gauge(MetricName.engineQueued, 'Images waiting for the inference pool.'),
-  engineInFlight: new Gauge(MetricName.engineInFlight, 'Images being decoded or inferred.'),
-  eventLoopDelay: new Histogram(MetricName.eventLoopDelay, 'How late a 100 ms timer fires on the thread that serves HTTP.', stageBuckets),
-  shedEarly: new Counter(MetricName.shedEarly, 'Requests shed before their body was read (local front door), by route; also in requests_shed_total.'),
-  admissionShed: new ObservedCounter(MetricName.admissionShed, 'Requests admission control refused, by lane and reason (standing-queue, deadline, queue-full).'),
-  expired: new ObservedCounter(MetricName.expired, 'Requests dropped unclassified because their deadline passed while they waited.'),
-  servicePerImage: new Gauge(MetricName.servicePerImage, 'Measured pool time per image: the inverse of the inference throughput.'),
-  standingQueue: new Gauge(MetricName.standingQueue, '1 while a lane has a standing queue (admission sheds past its budget), else 0.'),
-  cacheHits: new ObservedCounter(MetricName.cacheHits, 'Images answered from the response cache (also counted in images_classified_total).'),
-  cacheMisses: new ObservedCounter(MetricName.cacheMisses, 'Images looked up in the response cache and not found.'),
-  cacheEntries: new Gauge(MetricName.cacheEntries, 'Answers held by the response cache.'),
+  registry,
+  requests: new Counter({ name: MetricName.requests, help: 'HTTP requests by route and status code.', labelNames: ['route', 'status'], registers }),
+  requestSeconds: new Histogram({ name: MetricName.requestSeconds, help: 'HTTP request latency inside the function.', labelNames: ['route'], buckets: latencyBuckets, registers }),
+  decodeSeconds: new Histogram({ name: MetricName.decodeSeconds, help: 'Decode, resize and crop time per image.', labelNames: ['model'], buckets: stageBuckets, registers }),
+  inferSeconds: new Histogram({ name: MetricName.inferSeconds, help: 'Model inference time per image.', labelNames: ['model'], buckets: stageBuckets, registers }),
+  queueSeconds: new Histogram({ name: MetricName.queueSeconds, help: 'Time an image waited for an inference slot.', labelNames: ['model'], buckets: latencyBuckets, registers }),
+  images: new Counter({ name: MetricName.images, help: 'Images classified, by model and outcome.', labelNames: ['model', 'outcome'], registers }),
+  shed: new Counter({ name: MetricName.shed, help: 'Requests refused by admission control, by route.', labelNames: ['route'], registers }),
+  modelLoadSeconds: trackedGauge({ name: MetricName.modelLoadSeconds, help: 'Time to create and warm up each model session.', labelNames: ['model'], registry }),
+  engineQueued: trackedGauge({ name: MetricName.engineQueued, help: 'Images waiting for the inference pool.', registry }),
+  engineInFlight: trackedGauge({ name: MetricName.engineInFlight, help: 'Images being decoded or inferred.', registry }),
+  eventLoopDelay: new Histogram({ name: MetricName.eventLoopDelay, help: 'How late a 100 ms timer fires on the thread that serves HTTP.', buckets: stageBuckets, registers }),
+  shedEarly: new Counter({
+    name: MetricName.shedEarly,
+    help: 'Requests shed before their body was read (local front door), by route; also in requests_shed_total.',
+    labelNames: ['route'],
+    registers,
+  }),
+  admissionShed: trackedCounter({
+    name: MetricName.admissionShed,
+    help: 'Requests admission control refused, by lane and reason (standing-queue, deadline, queue-full).',
+    labelNames: ['lane', 'reason'],
+    registry,
+  }),
+  expired: trackedCounter({ name: MetricName.expired, help: 'Requests dropped unclassified because their deadline passed while they waited.', registry }),
+  servicePerImage: trackedGauge({ name: MetricName.servicePerImage, help: 'Measured pool time per image: the inverse of the inference throughput.', registry }),
+  standingQueue: trackedGauge({
+    name: MetricName.standingQueue,
+    help: '1 while a lane has a standing queue (admission sheds past its budget), else 0.',
+    labelNames: ['lane'],
+    registry,
+  }),
+  cacheHits: trackedCounter({ name: MetricName.cacheHits, help: 'Images answered from the response cache (also counted in images_classified_total).', registry }),
+  cacheMisses: trackedCounter({ name: MetricName.cacheMisses, help: 'Images looked up in the response cache and not found.', registry }),
+  cacheEntries: trackedGauge({ name: MetricName.cacheEntries, help: 'Answers held by the response cache.', registry }),
 };
-for (const m of [
-  prom.requests,
-  prom.requestSeconds,
-  prom.decodeSeconds,
-  prom.inferSeconds,
-  prom.queueSeconds,
-  prom.images,
-  prom.shed,
-  prom.modelLoadSeconds,
-  prom.engineQueued,
-  prom.engineInFlight,
-  prom.eventLoopDelay,
-  prom.shedEarly,
-  prom.admissionShed,
-  prom.expired,
-  prom.servicePerImage,
-  prom.standingQueue,
-  prom.cacheHits,
-  prom.cacheMisses,
-  prom.cacheEntries,
-]) {
-  prom.registry.register(m);
-}
 
 const EVENT_LOOP_PROBE_MS = 100;
 

@@ -1,9 +1,4 @@
-/** Escapes text for an XML element body or attribute. */
-export function escapeXml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => XML_ENTITIES[c] ?? c);
-}
-
-const XML_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' };
+import { escapeXml } from '../../shared/xml';
 
 /** A node of the tiny XML builder: `[name, children | text]`; undefined children are skipped. */
 export type XmlNode = readonly [string, string | number | boolean | readonly (XmlNode | undefined)[]];
