@@ -2,6 +2,7 @@
 // /var/runtime holds one in AWS. It loads the handler at init, then takes invocations from
 // http://$AWS_LAMBDA_RUNTIME_API one at a time, as a Lambda container does. It imports only Node built-ins,
 // so nothing of the checkout can reach the function through it.
+import { get, type IncomingHttpHeaders } from 'node:http';
 import path from 'node:path';
 
 const api = `http://${process.env.AWS_LAMBDA_RUNTIME_API}/2018-06-01/runtime`;
@@ -19,6 +20,28 @@ const toLambdaError = (err: unknown): LambdaError =>
 
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify(body ?? null) });
+
+/**
+ * The long poll for the next invocation, through node:http rather than fetch: undici gives up on a response whose
+ * headers take over 300 s, and a container may wait longer than that between invocations.
+ */
+const nextInvocation = (): Promise<{ headers: IncomingHttpHeaders; body: string }> =>
+  new Promise((resolve, reject) => {
+    get(`${api}/invocation/next`, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolve({ headers: res.headers, body }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+
+const header = (headers: IncomingHttpHeaders, name: string): string => {
+  const v = headers[name];
+  return (Array.isArray(v) ? v[0] : v) ?? '';
+};
 
 type Handler = (event: unknown, context: object) => Promise<unknown>;
 
@@ -40,14 +63,14 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   for (;;) {
-    const next = await fetch(`${api}/invocation/next`);
-    const requestId = next.headers.get('lambda-runtime-aws-request-id') ?? '';
-    const deadline = Number(next.headers.get('lambda-runtime-deadline-ms'));
-    const event: unknown = await next.json();
-    process.env._X_AMZN_TRACE_ID = next.headers.get('lambda-runtime-trace-id') ?? '';
+    const next = await nextInvocation();
+    const requestId = header(next.headers, 'lambda-runtime-aws-request-id');
+    const deadline = Number(header(next.headers, 'lambda-runtime-deadline-ms'));
+    const event: unknown = JSON.parse(next.body);
+    process.env._X_AMZN_TRACE_ID = header(next.headers, 'lambda-runtime-trace-id');
     const context = {
       awsRequestId: requestId,
-      invokedFunctionArn: next.headers.get('lambda-runtime-invoked-function-arn') ?? '',
+      invokedFunctionArn: header(next.headers, 'lambda-runtime-invoked-function-arn'),
       functionName: process.env.AWS_LAMBDA_FUNCTION_NAME,
       functionVersion: process.env.AWS_LAMBDA_FUNCTION_VERSION,
       memoryLimitInMB: process.env.AWS_LAMBDA_FUNCTION_MEMORY_SIZE,

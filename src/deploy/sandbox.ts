@@ -228,7 +228,9 @@ export class LambdaSandbox {
     // The compiled runtime (npm run build), whether this module runs compiled or under ts-jest.
     copyFileSync(path.join(root, 'dist', 'src', 'deploy', 'sandbox-runtime.js'), path.join(runtime, 'index.js'));
 
-    this.server = createServer((req, res) => void this.serve(req, res));
+    // A container waits on GET /invocation/next for as long as no invocation comes, as in Lambda: Node's 300 s
+    // request timeout would reset a runtime left idle through a long test run.
+    this.server = createServer({ requestTimeout: 0 }, (req, res) => void this.serve(req, res));
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
     const port = (this.server.address() as AddressInfo).port;
     const env = this.environment(options, `127.0.0.1:${port}`);
