@@ -67,6 +67,8 @@ export async function bundleFunctions(): Promise<FunctionBundle[]> {
         // Whitespace and syntax only: stack traces in CloudWatch keep readable names.
         minifyWhitespace: true,
         minifySyntax: true,
+        // A class renamed to dodge a clash inside a bundle (NotFoundError2) would change the `error` field clients read.
+        keepNames: true,
         legalComments: 'eof',
         metafile: true,
         logLevel: 'warning',
