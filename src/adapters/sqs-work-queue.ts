@@ -1,6 +1,6 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { WorkQueue } from '../core/batch';
-import type { WorkItem } from '../core/jobs';
+import type { WorkQueue } from '../core/jobs/ports';
+import type { WorkItem } from '../core/jobs/records';
 
 /** Queues work items on SQS, ten per SendMessageBatch call, failing loudly on any partial failure. */
 export class SqsWorkQueue implements WorkQueue {

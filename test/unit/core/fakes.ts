@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ObjectStore, PresignedPost, StoredObject, UploadPolicy, WorkQueue } from '../../../src/core/batch';
-import type { WorkItem } from '../../../src/core/jobs';
+import type { ObjectStore, PresignedPost, StoredObject, UploadPolicy, WorkQueue } from '../../../src/core/jobs/ports';
+import type { WorkItem } from '../../../src/core/jobs/records';
 import { validateManifest } from '../../../src/core/manifest';
 import type { ModelManifest } from '../../../src/core/model';
 import type { EngineStats, InferenceEngine, ModelCatalog, ScoresOrError } from '../../../src/core/ports';

@@ -1,7 +1,9 @@
 import { zipSync } from 'fflate';
 import { listZip, type ZipLimits } from '../../../src/adapters/zip';
-import { type IngestDeps, type IngestLimits, ingestUpload, itemIdOf, jobReport } from '../../../src/core/batch';
-import { keys, type ResultRecord } from '../../../src/core/jobs';
+import type { IngestLimits } from '../../../src/core/jobs/deps';
+import { type IngestDeps, ingestUpload } from '../../../src/core/jobs/ingest';
+import { itemIdOf, keys, type ResultRecord } from '../../../src/core/jobs/records';
+import { jobReport } from '../../../src/core/jobs/report';
 import { buildZip, deflated } from '../adapters/zip-builder';
 import { FakeQueue, FakeStore, fakeCatalog, operator, SlowStore } from './fakes';
 

@@ -1,5 +1,8 @@
-import { createJob, type IngestDeps, ingestUpload, itemIdOf, jobReport, processItems, type WorkerDeps } from '../../../src/core/batch';
-import { keys, type ResultRecord, type WorkItem } from '../../../src/core/jobs';
+import { createJob } from '../../../src/core/jobs/create-job';
+import { type IngestDeps, ingestUpload } from '../../../src/core/jobs/ingest';
+import { processItems, type WorkerDeps } from '../../../src/core/jobs/process-items';
+import { itemIdOf, keys, type ResultRecord, type WorkItem } from '../../../src/core/jobs/records';
+import { jobReport } from '../../../src/core/jobs/report';
 import { clientOf, FakeEngine, FakeQueue, FakeStore, modelCatalogOf, realManifest } from './fakes';
 
 const limits = { maxImageBytes: 1024 * 1024, maxPresignedUrls: 10, presignExpiresSeconds: 60 };
