@@ -28,7 +28,8 @@ function manifestKey(jobId: string, listed: string): string | AppError {
 }
 
 /**
- * Queues the keys a manifest lists, {@link INGEST_IN_FLIGHT} at a time; a key listed twice is one image, queued once.
+ * Queues the keys a manifest lists, looking them up {@link INGEST_IN_FLIGHT} at a time, and hands the queue them all at
+ * once (it splits them into messages as its transport allows); a key listed twice is one image, queued once.
  * Each line that lists no usable key gets a record `<manifest key>#line <n>`.
  */
 export async function ingestManifest(deps: IngestDeps, job: Job, upload: { key: string; head: ObjectHead }, name: string): Promise<IngestOutcome> {
@@ -66,7 +67,6 @@ export async function ingestManifest(deps: IngestDeps, job: Job, upload: { key: 
     });
   }
   const items = (await mapBounded(steps, inFlight, (step) => step())).filter((i): i is WorkItem => i !== undefined);
-  const batches = Array.from({ length: Math.ceil(items.length / 10) }, (_, b) => items.slice(b * 10, b * 10 + 10));
-  await mapBounded(batches, inFlight, (batch) => deps.queue.send(batch));
+  if (items.length > 0) await deps.queue.send(items);
   return { kind: 'manifest', queued: items.length, refused };
 }
