@@ -24,22 +24,30 @@ export function errorRecord(deps: Pick<JobDeps, 'catalog' | 'now'>, image: Answe
   };
 }
 
+/** What the caller saw of an image's earlier answer: a record, and a failure marker. */
+export interface EarlierAnswer {
+  record?: boolean;
+  failedMarker?: boolean;
+}
+
 /**
  * Stores an image's record. The record itself counts the image as answered; a failure also leaves a marker,
  * written first so that a failed image is never counted as done, even for a moment. Unless the caller saw an
- * earlier record (`replacing`), the record is only created: if one exists after all (another message for the
- * same key got there first, with other bytes or before an upload was repeated), this is a replacement too.
+ * earlier record, the record is only created: if one exists after all (another message for the same key got
+ * there first, with other bytes or before an upload was repeated), this is a replacement too. A success removes
+ * the failure marker of a record it replaces, and one the caller saw without a record (an attempt that failed
+ * between the two writes).
  */
-export async function storeResult(deps: Pick<JobDeps, 'store'>, record: ResultRecord, replacing = false): Promise<void> {
+export async function storeResult(deps: Pick<JobDeps, 'store'>, record: ResultRecord, earlier: EarlierAnswer = {}): Promise<void> {
   const failedMarker = keys.failedMarker(record.jobId, record.itemId);
   if (!record.ok) await deps.store.put(failedMarker, '');
   const key = keys.result(record.jobId, record.itemId);
   const body = JSON.stringify(record);
   const options = { contentType: 'application/json', metadata: { 'source-etag': record.etag, ok: String(record.ok) } };
-  if (!replacing && (await deps.store.create(key, body, options))) return;
-  await deps.store.put(key, body, options);
+  const created = !earlier.record && (await deps.store.create(key, body, options));
+  if (!created) await deps.store.put(key, body, options);
   // A re-uploaded image that now succeeds must not count as failed too.
-  if (record.ok) await deps.store.delete(failedMarker);
+  if (record.ok && (!created || earlier.failedMarker)) await deps.store.delete(failedMarker);
 }
 
 /**
@@ -50,5 +58,5 @@ export async function answerWithError(deps: Pick<JobDeps, 'store' | 'catalog' | 
   const item = await registerImage(deps, job, key, etag);
   const existing = item.fresh ? undefined : await deps.store.head(keys.result(job.jobId, item.itemId));
   if (existing?.metadata['source-etag'] === etag) return;
-  await storeResult(deps, errorRecord(deps, item, error), existing !== undefined);
+  await storeResult(deps, errorRecord(deps, item, error), { record: existing !== undefined });
 }

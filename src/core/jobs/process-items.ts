@@ -1,8 +1,9 @@
 import { classifyImages, type Outcome } from '../classify';
 import { type AppError, ObjectNotFoundError, PayloadTooLargeError } from '../errors';
-import { errorRecord, storeResult } from './answer';
+import { type EarlierAnswer, errorRecord, storeResult } from './answer';
 import { type JobDeps, now } from './deps';
 import { itemAsMarked } from './item-marker';
+import type { ObjectHead } from './ports';
 import { isValidJobId, itemIdOf, keys, type ResultRecord, type WorkItem } from './records';
 
 /** The SQS worker. */
@@ -19,7 +20,7 @@ const permanent = (err: AppError) => err.statusCode >= 400 && err.statusCode < 5
  * otherwise read any object in the bucket and write a result into any job. Trusted are items of this bucket,
  * whose id is their key's, whose key lies in their job's uploads, and whose item marker (written by ingest
  * before it queues) names that key and etag ({@link itemAsMarked}). The marker costs one GET per item, in parallel
- * with the result lookup.
+ * with the lookups of an earlier answer.
  */
 function untrustedClaim(deps: Pick<JobDeps, 'store'>, item: WorkItem): string | undefined {
   if (item.bucket !== deps.store.bucket) return 'it names another bucket';
@@ -33,29 +34,43 @@ interface Answerable {
   item: WorkItem;
   /** That of the bytes actually read (a newer upload may have replaced the one the message announced), or `missing`. */
   etag: string;
-  /** An earlier record exists: this one replaces it. */
-  replacing: boolean;
+  earlier: EarlierAnswer;
   image: Uint8Array | AppError;
 }
 
 const isAnswerable = (p: Answerable | ItemOutcome): p is Answerable => p !== undefined && 'item' in p;
 
+/**
+ * Whether the image is answered for the bytes `etag`: its record is for them, and its failure marker agrees with
+ * it. They disagree after an attempt that failed between its two writes (see {@link storeResult}) and was then
+ * overtaken by one with another verdict; the image is answered again, which puts them right.
+ */
+function answered(record: ObjectHead | undefined, failedMarker: ObjectHead | undefined, etag: string): boolean {
+  if (record?.metadata['source-etag'] !== etag) return false;
+  const ok = record.metadata.ok;
+  return ok === undefined || (ok === 'true') === (failedMarker === undefined);
+}
+
 /** Trusts, looks up and reads one item: an {@link Answerable}, or its outcome already (dropped, or answered before). */
 async function prepare(deps: WorkerDeps, claimed: WorkItem): Promise<Answerable | ItemOutcome> {
   const claim = untrustedClaim(deps, claimed);
   if (claim) return { dropped: claim };
-  const [marked, existing] = await Promise.all([itemAsMarked(deps, claimed), claimed.fresh ? undefined : deps.store.head(keys.result(claimed.jobId, claimed.itemId))]);
+  const [marked, record, failedMarker] = await Promise.all([
+    itemAsMarked(deps, claimed),
+    claimed.fresh ? undefined : deps.store.head(keys.result(claimed.jobId, claimed.itemId)),
+    claimed.fresh ? undefined : deps.store.head(keys.failedMarker(claimed.jobId, claimed.itemId)),
+  ]);
   if ('dropped' in marked) return marked;
   const item = marked;
-  if (existing?.metadata['source-etag'] === item.etag) return undefined;
-  const replacing = existing !== undefined;
+  if (answered(record, failedMarker, item.etag)) return undefined;
+  const earlier = { record: record !== undefined, failedMarker: failedMarker !== undefined };
   const obj = await deps.store.get(item.key);
   // Stamped 'missing', so the same bytes uploaded again are not taken as already answered.
-  if (!obj) return { item, etag: 'missing', replacing, image: new ObjectNotFoundError(`${item.key} no longer exists`) };
+  if (!obj) return { item, etag: 'missing', earlier, image: new ObjectNotFoundError(`${item.key} no longer exists`) };
   if (obj.body.length > deps.limits.maxImageBytes) {
-    return { item, etag: obj.etag, replacing, image: new PayloadTooLargeError(`${obj.body.length} bytes, over ${deps.limits.maxImageBytes}`) };
+    return { item, etag: obj.etag, earlier, image: new PayloadTooLargeError(`${obj.body.length} bytes, over ${deps.limits.maxImageBytes}`) };
   }
-  return { item, etag: obj.etag, replacing, image: obj.body };
+  return { item, etag: obj.etag, earlier, image: obj.body };
 }
 
 /**
@@ -108,7 +123,7 @@ async function answer(deps: WorkerDeps, a: Answerable, classification: Promise<O
         completedAt: now(deps).toISOString(),
       }
     : errorRecord(deps, image, r.error);
-  await storeResult(deps, record, a.replacing);
+  await storeResult(deps, record, a.earlier);
   return undefined;
 }
 
@@ -127,8 +142,9 @@ async function retriedOnThrow<T>(step: () => Promise<T>): Promise<T | Error> {
 /**
  * The SQS worker's use case: classifies a micro-batch of queued images in one engine call and stores one
  * result or error record per image. Items ingest did not queue are dropped unread (see {@link untrustedClaim}).
- * Already-answered images (same key and etag) are skipped; `fresh` items (see {@link WorkItem}) are known to
- * have no answer yet, which spares the result lookup, never the trust check. Returns each item's {@link ItemOutcome}.
+ * Already-answered images (same key and etag, see {@link answered}) are skipped; `fresh` items (see {@link WorkItem})
+ * are known to have no answer yet, which spares the lookups of one, never the trust check. Returns each item's
+ * {@link ItemOutcome}.
  */
 export async function processItems(deps: WorkerDeps, items: readonly WorkItem[]): Promise<ItemOutcome[]> {
   const prepared = await Promise.all(items.map((item) => retriedOnThrow(() => prepare(deps, item))));
