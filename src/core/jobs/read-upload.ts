@@ -6,11 +6,13 @@ import { itemIdOf, type Job, keys } from './records';
 
 /**
  * A zip or manifest that parses, uploaded over one that did not: its key is no image, so the error record
- * (and the item it was counted as) goes. The record first, so that nothing is ever counted done that is not.
+ * (and the item it was counted as) goes. The record first, so that nothing is ever counted done that is not; the
+ * item last, so that a withdrawal cut short (or an error record never written after its item) is finished by the
+ * next event for the key.
  */
 async function withdrawUploadError(deps: IngestDeps, jobId: string, key: string): Promise<void> {
   const itemId = itemIdOf(deps.store.bucket, key);
-  if (!(await deps.store.head(keys.result(jobId, itemId)))) return;
+  if (!(await deps.store.head(keys.item(jobId, itemId)))) return;
   await deps.store.delete(keys.result(jobId, itemId));
   await deps.store.delete(keys.failedMarker(jobId, itemId));
   await deps.store.delete(keys.item(jobId, itemId));
