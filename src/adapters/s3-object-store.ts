@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { ObjectStore, PresignedPost, StoredObject, UploadPolicy } from '../core/batch';
+import type { ObjectStore, PresignedPost, StoredObject, UploadPolicy } from '../core/jobs/ports';
 
 /** Checksum settings of every client the batch path's store is given. */
 export const s3ChecksumSettings = {

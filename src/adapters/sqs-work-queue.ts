@@ -1,17 +1,28 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { WorkQueue } from '../core/batch';
-import type { WorkItem } from '../core/jobs';
+import { mapBounded } from '../core/jobs/map-bounded';
+import type { WorkQueue } from '../core/jobs/ports';
+import type { WorkItem } from '../core/jobs/records';
+
+/** SQS's limit on the entries of one SendMessageBatch call. */
+const SQS_BATCH_ENTRIES = 10;
+
+/**
+ * SendMessageBatch calls in flight at once: a 100,000-line manifest is 10,000 calls, which one at a time would not fit
+ * in ingest's timeout.
+ */
+const SENDS_IN_FLIGHT = 16;
 
 /** Queues work items on SQS, ten per SendMessageBatch call, failing loudly on any partial failure. */
 export class SqsWorkQueue implements WorkQueue {
   constructor(
-    private readonly client: SQSClient,
+    private readonly client: Pick<SQSClient, 'send'>,
     private readonly queueUrl: string,
+    private readonly inFlight = SENDS_IN_FLIGHT,
   ) {}
 
   async send(items: readonly WorkItem[]): Promise<void> {
-    for (let i = 0; i < items.length; i += 10) {
-      const chunk = items.slice(i, i + 10);
+    const chunks = Array.from({ length: Math.ceil(items.length / SQS_BATCH_ENTRIES) }, (_, c) => items.slice(c * SQS_BATCH_ENTRIES, (c + 1) * SQS_BATCH_ENTRIES));
+    await mapBounded(chunks, this.inFlight, async (chunk) => {
       const res = await this.client.send(
         new SendMessageBatchCommand({
           QueueUrl: this.queueUrl,
@@ -22,6 +33,6 @@ export class SqsWorkQueue implements WorkQueue {
       if (res.Failed && res.Failed.length > 0) {
         throw new Error(`SQS refused ${res.Failed.length} of ${chunk.length} messages: ${res.Failed[0]?.Message ?? ''}`);
       }
-    }
+    });
   }
 }

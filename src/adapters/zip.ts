@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { type Entry, fromBuffer, getFileNameLowLevel, validateFileName, type ZipFile } from 'yauzl';
-import type { ArchiveEntry } from '../core/batch';
+import type { ArchiveEntry } from '../core/jobs/ports';
 import { InvalidArchiveEntryError, InvalidArchiveError, PayloadTooLargeError } from '../core/errors';
 
 /** What one archive may hold; see README "Batch path" for the defaults. */

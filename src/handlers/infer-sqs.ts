@@ -1,8 +1,8 @@
 // Trigger: SQS (infer queue) — classifies a micro-batch of queued images; failed items go back via ReportBatchItemFailures.
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { type ItemOutcome, processItems } from '../core/batch';
-import type { WorkItem } from '../core/jobs';
+import { type ItemOutcome, processItems } from '../core/jobs/process-items';
+import type { WorkItem } from '../core/jobs/records';
 import { getClassifier } from './deps/classifier';
 import { jobLimits, objectStore } from './deps/storage';
 import { eventHandler } from './middleware/events';

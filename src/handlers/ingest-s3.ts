@@ -1,8 +1,8 @@
 // Trigger: S3 ObjectCreated under uploads/ — registers and queues each uploaded image (zips and manifests fan out).
 import type { S3Event } from 'aws-lambda';
 import { listZip } from '../adapters/zip';
-import { type IngestDeps, ingestUpload } from '../core/batch';
-import { decodeEventKey } from '../core/jobs';
+import { type IngestDeps, ingestUpload } from '../core/jobs/ingest';
+import { decodeEventKey } from '../core/jobs/records';
 import { config } from '../config';
 import { modelCatalog } from './deps/catalog';
 import { workQueue } from './deps/queue';

@@ -1,5 +1,5 @@
 // Trigger: API Gateway, POST /jobs — a batch job owned by the caller, and a presigned POST form per upload.
-import { createJob } from '../core/batch';
+import { createJob } from '../core/jobs/create-job';
 import { config } from '../config';
 import { modelCatalog } from './deps/catalog';
 import { jobLimits, objectStore } from './deps/storage';

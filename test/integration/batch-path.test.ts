@@ -5,7 +5,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } fr
 import sharp from 'sharp';
 import { EXPECTED_TOP5 } from '../../src/bench/reference-top5';
 import { postUpload, type UploadForm } from '../../src/cli/upload';
-import { itemIdOf } from '../../src/core/batch';
+import { itemIdOf } from '../../src/core/jobs/records';
 import { photoNames } from '../fixtures/paths';
 import { buildZip, deflated } from '../unit/adapters/zip-builder';
 import { API, authHeaders, call, mimeOf, photo } from './helpers';

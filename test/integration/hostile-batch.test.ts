@@ -4,7 +4,7 @@ import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { postUpload, type UploadForm } from '../../src/cli/upload';
-import { itemIdOf } from '../../src/core/batch';
+import { itemIdOf } from '../../src/core/jobs/records';
 import { nextSequencer, objectCreatedEvent } from '../../src/local/s3/event';
 import { leakIn } from '../hostile/corpus';
 import { type HostileImage, hostileImages } from '../hostile/images';

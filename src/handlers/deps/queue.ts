@@ -1,6 +1,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsWorkQueue } from '../../adapters/sqs-work-queue';
-import type { WorkQueue } from '../../core/batch';
+import type { WorkQueue } from '../../core/jobs/ports';
 import { config } from '../../config';
 import { localCredentials } from './local-credentials';
 

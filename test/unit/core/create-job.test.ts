@@ -1,6 +1,6 @@
-import { createJob } from '../../../src/core/batch';
+import { createJob } from '../../../src/core/jobs/create-job';
 import { BadRequestError } from '../../../src/core/errors';
-import { parseUploadKey } from '../../../src/core/jobs';
+import { parseUploadKey } from '../../../src/core/jobs/upload-keys';
 import { clientOf, FakeStore, modelCatalogOf, realManifest } from './fakes';
 
 const limits = { maxImageBytes: 1024 * 1024, maxPresignedUrls: 10, presignExpiresSeconds: 60 };

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { ObjectStore, PresignedPost, StoredObject, UploadPolicy, WorkQueue } from '../../../src/core/batch';
-import type { WorkItem } from '../../../src/core/jobs';
+import { OverloadedError } from '../../../src/core/errors';
+import type { ObjectStore, PresignedPost, StoredObject, UploadPolicy, WorkQueue } from '../../../src/core/jobs/ports';
+import type { WorkItem } from '../../../src/core/jobs/records';
 import { validateManifest } from '../../../src/core/manifest';
 import type { ModelManifest } from '../../../src/core/model';
 import type { EngineStats, InferenceEngine, ModelCatalog, ScoresOrError } from '../../../src/core/ports';
@@ -13,7 +14,7 @@ export const clientOf = (id: string): Principal => ({ id, operator: false });
 /** An operator's principal: also reads the jobs bucket drops created, which have no owner. */
 export const operator: Principal = { id: 'ops', operator: true };
 
-type Op = 'get' | 'head' | 'put' | 'create' | 'list' | 'delete';
+export type Op = 'get' | 'head' | 'put' | 'create' | 'list' | 'delete';
 
 /** An in-memory bucket with S3's semantics where the batch path relies on them (byte-order listing, conditional create). */
 export class FakeStore implements ObjectStore {
@@ -82,6 +83,11 @@ export class FakeStore implements ObjectStore {
     return `https://fake/${key}?get`;
   }
 
+  /** Writes an object as a client's upload would: no fault injected, no call recorded. */
+  upload(key: string, body: Uint8Array): void {
+    this.write(key, body);
+  }
+
   /** Keys under a prefix, in listing order. */
   keysUnder(prefix: string): string[] {
     return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
@@ -128,11 +134,95 @@ export class SlowStore extends FakeStore {
   }
 }
 
+/**
+ * A bucket that can crash a use case between two of its writes: armed with {@link crashAt}, the `writes`-th
+ * write (put, create or delete) from now throws, after it landed or before, as a Lambda killed mid-step or an S3
+ * call whose answer was lost would leave it. The crash is one-shot.
+ */
+export class CrashingStore extends FakeStore {
+  private crash: { writesLeft: number; landed: boolean } | undefined;
+
+  crashAt(writes: number, landed: boolean): void {
+    this.crash = { writesLeft: writes, landed };
+  }
+
+  disarm(): void {
+    this.crash = undefined;
+    this.failing = undefined;
+  }
+
+  private async writing<T>(write: () => Promise<T>): Promise<T> {
+    const crash = this.crash;
+    if (crash && --crash.writesLeft <= 0) {
+      this.crash = undefined;
+      if (crash.landed) await write();
+      throw new Error(`crashed ${crash.landed ? 'after' : 'before'} a write`);
+    }
+    return write();
+  }
+
+  override put(key: string, body: Uint8Array | string, options?: { metadata?: Record<string, string> }) {
+    return this.writing(() => super.put(key, body, options));
+  }
+  override create(key: string, body: Uint8Array | string, options?: { metadata?: Record<string, string> }) {
+    return this.writing(() => super.create(key, body, options));
+  }
+  override delete(key: string) {
+    return this.writing(() => super.delete(key));
+  }
+}
+
 /** A queue that only remembers what was sent. */
 export class FakeQueue implements WorkQueue {
   readonly sent: WorkItem[] = [];
   async send(items: readonly WorkItem[]): Promise<void> {
     this.sent.push(...items);
+  }
+}
+
+/** A message of {@link RedeliveringQueue}: its body and how often SQS has delivered it. */
+export interface Delivery {
+  body: string;
+  receiveCount: number;
+}
+
+/**
+ * A queue with SQS's at-least-once delivery: a message received and not acknowledged comes back ({@link putBack}),
+ * and any message may be delivered again ({@link duplicate}).
+ */
+export class RedeliveringQueue implements WorkQueue {
+  private readonly waiting: Delivery[] = [];
+  /** Every message ever sent, in order. */
+  readonly sent: string[] = [];
+
+  async send(items: readonly WorkItem[]): Promise<void> {
+    for (const item of items) {
+      const body = JSON.stringify(item);
+      this.sent.push(body);
+      this.waiting.push({ body, receiveCount: 0 });
+    }
+  }
+
+  get size(): number {
+    return this.waiting.length;
+  }
+
+  /** Up to `n` waiting messages, from the `from`-th on (wrapping), each received once more. */
+  receive(n: number, from = 0): Delivery[] {
+    if (this.waiting.length === 0) return [];
+    const start = from % this.waiting.length;
+    const taken = this.waiting.splice(start, n);
+    return taken.map((d) => ({ ...d, receiveCount: d.receiveCount + 1 }));
+  }
+
+  /** A message received and not acknowledged, visible again after its visibility timeout. */
+  putBack(d: Delivery): void {
+    this.waiting.push(d);
+  }
+
+  /** A message delivered once more: SQS standard queues deliver at least once. */
+  duplicate(body: string, receiveCount: number): void {
+    this.waiting.push({ body, receiveCount });
   }
 }
 
@@ -180,4 +270,24 @@ export class FakeEngine implements InferenceEngine {
     return { kind: 'inline', workers: 1, inFlight: 0, queued: 0, shed: 0 };
   }
   async close(): Promise<void> {}
+}
+
+/**
+ * An engine that fails images whose first byte is 0 (a permanent INVALID_IMAGE), and can be made to fail its next
+ * call as a whole (OVERLOADED) or the first image of it (a transient 503): both are to be retried.
+ */
+export class FlakyEngine extends FakeEngine {
+  failNext: 'call' | 'image' | undefined;
+
+  override async infer(model: string, images: readonly Uint8Array[]): Promise<ScoresOrError[]> {
+    const fail = this.failNext;
+    this.failNext = undefined;
+    if (fail === 'call') throw new OverloadedError('the pool is full', 1);
+    const scored = await super.infer(model, images);
+    return scored.map((s, i): ScoresOrError => {
+      if (fail === 'image' && i === 0) return { ok: false, error: { code: 'OVERLOADED', statusCode: 503, message: 'shed' } };
+      if (images[i]?.[0] === 0) return { ok: false, error: { code: 'INVALID_IMAGE', statusCode: 400, message: 'not an image' } };
+      return s;
+    });
+  }
 }

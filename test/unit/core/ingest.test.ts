@@ -1,7 +1,9 @@
 import { zipSync } from 'fflate';
 import { listZip, type ZipLimits } from '../../../src/adapters/zip';
-import { type IngestDeps, type IngestLimits, ingestUpload, itemIdOf, jobReport } from '../../../src/core/batch';
-import { keys, type ResultRecord } from '../../../src/core/jobs';
+import type { IngestLimits } from '../../../src/core/jobs/deps';
+import { type IngestDeps, ingestUpload } from '../../../src/core/jobs/ingest';
+import { itemIdOf, keys, type ResultRecord } from '../../../src/core/jobs/records';
+import { jobReport } from '../../../src/core/jobs/report';
 import { buildZip, deflated } from '../adapters/zip-builder';
 import { FakeQueue, FakeStore, fakeCatalog, operator, SlowStore } from './fakes';
 
@@ -115,6 +117,25 @@ describe('ingestUpload of malformed uploads', () => {
     expect(records()).toEqual([]);
     expect((await jobReport({ ...deps, limits }, jobId, operator)).counts).toEqual({ expected: 0, ingested: 0, done: 0, failed: 0 });
     expect(store.keysUnder(keys.uploadPrefix(jobId))).toEqual(['uploads/job-1/photos.zip', 'uploads/job-1/photos/a.jpg']);
+  });
+
+  it.each([1, 2])('a withdrawal cut short after %i of its deletes is finished when S3 retries the event', async (deletes) => {
+    // Prepare: a corrupt manifest answered, then a readable one over it; the bucket fails the withdrawal part way.
+    const { store, deps, drop, records } = setup();
+    await (await drop('manifest.csv', '"never closed')).deliver();
+    expect(records()).toHaveLength(1);
+    const good = await drop('manifest.csv', 'missing.jpg\n');
+    let left = deletes;
+    store.failing = (op) => op === 'delete' && --left < 0;
+    await expect(good.deliver()).rejects.toThrow(/ETIMEDOUT/);
+    store.failing = undefined;
+    // Act: S3 retries the invocation.
+    await expect(good.deliver()).resolves.toEqual({ kind: 'manifest', queued: 0, refused: 0 });
+    // Assess: the manifest's own record, failure marker and item are gone; the key it lists is the job's one image.
+    const listed = `${keys.uploadPrefix(jobId)}missing.jpg`;
+    expect(records().map((r) => r.key)).toEqual([listed]);
+    expect(store.keysUnder(keys.items(jobId))).toEqual([keys.item(jobId, itemIdOf(store.bucket, listed))]);
+    expect((await jobReport({ ...deps, limits }, jobId, operator)).counts).toEqual({ expected: 1, ingested: 1, done: 0, failed: 1 });
   });
 });
 

@@ -1,4 +1,7 @@
-import { jobStatus, keyProblem, parseManifest, parseUploadKey, type ResultRecord, resultsCsv } from '../../../src/core/jobs';
+import { parseManifest } from '../../../src/core/jobs/parse-manifest';
+import { jobStatus, type ResultRecord } from '../../../src/core/jobs/records';
+import { resultsCsv } from '../../../src/core/jobs/results';
+import { keyProblem, parseUploadKey } from '../../../src/core/jobs/upload-keys';
 
 describe('parseUploadKey', () => {
   it('reads job id, name and kind', () => {

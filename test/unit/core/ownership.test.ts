@@ -1,7 +1,8 @@
 import fc from 'fast-check';
-import { createJob, jobReport } from '../../../src/core/batch';
+import { createJob } from '../../../src/core/jobs/create-job';
 import { JobUnreadableError, NotFoundError } from '../../../src/core/errors';
-import { keys, parseJobRecord } from '../../../src/core/jobs';
+import { keys, parseJobRecord } from '../../../src/core/jobs/records';
+import { jobReport } from '../../../src/core/jobs/report';
 import type { Principal } from '../../../src/core/principal';
 import { clientOf, FakeStore, modelCatalogOf, operator, realManifest } from './fakes';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { jobResultsPage, parsePageLimit, type ResultsPage } from '../../../src/core/batch';
-import { keys, type ResultRecord, resultsCsv } from '../../../src/core/jobs';
+import { keys, type ResultRecord } from '../../../src/core/jobs/records';
+import { jobResultsPage, parsePageLimit, type ResultsPage, resultsCsv } from '../../../src/core/jobs/results';
 import { FakeStore } from './fakes';
 
 const jobId = 'job-1';

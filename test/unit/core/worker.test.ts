@@ -1,5 +1,8 @@
-import { createJob, type IngestDeps, ingestUpload, itemIdOf, jobReport, processItems, type WorkerDeps } from '../../../src/core/batch';
-import { keys, type ResultRecord, type WorkItem } from '../../../src/core/jobs';
+import { createJob } from '../../../src/core/jobs/create-job';
+import { type IngestDeps, ingestUpload } from '../../../src/core/jobs/ingest';
+import { processItems, type WorkerDeps } from '../../../src/core/jobs/process-items';
+import { itemIdOf, keys, type ResultRecord, type WorkItem } from '../../../src/core/jobs/records';
+import { jobReport } from '../../../src/core/jobs/report';
 import { clientOf, FakeEngine, FakeQueue, FakeStore, modelCatalogOf, realManifest } from './fakes';
 
 const limits = { maxImageBytes: 1024 * 1024, maxPresignedUrls: 10, presignExpiresSeconds: 60 };
@@ -48,9 +51,10 @@ describe('processItems trusts only items ingest queued', () => {
       { op: 'create', key: keys.result(victim, fresh.itemId) },
     ]);
     store.calls.length = 0;
-    // Not fresh (a redelivery): the marker and the result lookup go out together; the result is there, nothing else.
+    // Not fresh (a redelivery): the marker, the result and the failure marker looked up together; the result is there
+    // and the failure marker agrees, nothing else.
     expect(await processItems(worker, [{ ...fresh, fresh: false }])).toEqual([undefined]);
-    expect(store.calls.map((c) => c.op).sort()).toEqual(['get', 'head']);
+    expect(store.calls.map((c) => c.op).sort()).toEqual(['get', 'head', 'head']);
     expect((await jobReport({ store, limits }, victim, clientOf('victim'))).status).toBe('done');
   });
 
