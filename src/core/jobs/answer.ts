@@ -1,4 +1,4 @@
-import { toErrorRecord } from '../errors';
+import { publicError } from '../errors';
 import { type JobDeps, now } from './deps';
 import { registerImage } from './item-marker';
 import { type Job, keys, type ResultRecord, type WorkItem } from './records';
@@ -11,7 +11,8 @@ type Answered = Pick<WorkItem, 'jobId' | 'itemId' | 'key' | 'etag' | 'model'>;
  * record is built, for ingest and the worker alike.
  */
 export function errorRecord(deps: Pick<JobDeps, 'catalog' | 'now'>, image: Answered, error: unknown): ResultRecord {
-  const { code, message } = toErrorRecord(error);
+  // What a client may read of it: records are downloaded by the uploader, so nothing internal goes in them.
+  const { code, message } = publicError(error);
   return {
     jobId: image.jobId,
     itemId: image.itemId,
