@@ -3,10 +3,10 @@
 predict users (one photo, multipart field `file`, think 1-3 s), light users (GET /health, GET /metrics,
 think 2-5 s) and heavy users (POST /predict/batch with 5-10 photos, think 5-10 s), weights 3 : 1 : 1.
 Any non-2xx answer is a failure, as in those reports. Photos come from LOCUST_PHOTOS_DIR (distinct variants
-that src/load/locust.ts generates), taken in turn across all users, so no two requests in a row repeat bytes.
+that src/tools/load/locust.ts generates), taken in turn across all users, so no two requests in a row repeat bytes.
 
 Besides Locust's own CSVs, every request is written as one JSON line to LOAD_SAMPLES_DIR in the format of
-artillery/processor.js, so src/load/report.ts renders a Locust run as it renders an Artillery run.
+artillery/processor.js, so src/tools/load/report.ts renders a Locust run as it renders an Artillery run.
 """
 
 import itertools

@@ -1,4 +1,4 @@
-// Preloaded by src/load/runner.ts (`node -r`). Artillery 2.0.21 still sends an anonymised "test run"
+// Preloaded by src/tools/load/runner.ts (`node -r`). Artillery 2.0.21 still sends an anonymised "test run"
 // event when ARTILLERY_DISABLE_TELEMETRY is set, and offline its PostHog client retries for ~12 s
 // before the process may exit. Answering `require('posthog-node')` with a no-op client removes both.
 const Module = require('node:module');

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { build } from 'esbuild';
-import { projectRoot } from '../load/paths';
+import { projectRoot } from '../shared/paths';
 import type { ConsoleAssets } from './page';
 
 /** The console's sources: src/console in the checkout (dist/ holds no copy of the browser code). */

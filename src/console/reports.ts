@@ -3,9 +3,9 @@
 // while its files are unchanged.
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { reportsDir } from '../load/paths';
-import { loadRun, type RunReport, renderRunHtml } from '../load/report';
-import type { SweepResult } from '../load/sweep';
+import { reportsDir } from '../shared/paths';
+import { loadRun, type RunReport, renderRunHtml } from '../tools/load/report';
+import type { SweepResult } from '../tools/load/sweep';
 
 /** One entry of GET /reports (the LoadReports schema of the OpenAPI document). */
 export interface LoadRunSummary {

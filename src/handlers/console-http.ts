@@ -9,7 +9,7 @@ import { openApiDocument } from '../openapi/document';
 import { headerOf } from './middleware/headers';
 import { type HttpResult, httpHandler } from './middleware/http';
 
-/** Set by npm run bundle (src/deploy/bundle.ts): the built console, inside the Lambda bundle. */
+/** Set by npm run bundle (src/tools/deploy/bundle.ts): the built console, inside the Lambda bundle. */
 declare const __CONSOLE_ASSETS__: ConsoleAssets | undefined;
 
 let assets: Promise<ConsoleAssets> | undefined;

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { type ApiKeyEntry, parseApiKeys } from '../config';
-import { projectRoot } from '../deploy/paths';
+import { projectRoot } from '../shared/paths';
 
 /** The development key's file under the data directory: one API_KEYS entry, readable by its owner alone. */
 export const DEV_KEY_FILE = 'dev-api-key';

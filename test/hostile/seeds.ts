@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { EXPECTED_TOP5 } from '../../src/bench/reference-top5';
-import { prng } from '../../src/load/photo-variants';
+import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
+import { prng } from '../../src/tools/load/photo-variants';
 import { photoNames, photoPath } from '../fixtures/paths';
 
 /** The model every hostile case is classified with: the service's default. */

@@ -2,7 +2,7 @@
 // token bucket per client that holds a noisy client back without slowing the others, and jobs readable by their owner.
 import { randomUUID } from 'node:crypto';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { postUpload, type UploadForm } from '../../src/cli/upload';
+import { postUpload, type UploadForm } from '../../src/tools/cli/upload';
 import { API, authHeaders, call, keyOf, photo } from './helpers';
 import { localCredentials } from '../../src/handlers/deps/local-credentials';
 

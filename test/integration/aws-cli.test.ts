@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { EXPECTED_TOP5 } from '../../src/bench/reference-top5';
+import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
 import { localCredentials } from '../../src/handlers/deps/local-credentials';
 import { photoPath } from '../fixtures/paths';
 import { API, authHeaders, call } from './helpers';

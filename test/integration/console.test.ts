@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
-import { EXPECTED_TOP5 } from '../../src/bench/reference-top5';
-import { reportsDir } from '../../src/load/paths';
+import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
+import { reportsDir } from '../../src/shared/paths';
 import { photoPath } from '../fixtures/paths';
 import { API, call, keyOf } from './helpers';
 

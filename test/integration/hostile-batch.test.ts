@@ -3,7 +3,7 @@ import { crc32, deflateRawSync } from 'node:zlib';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { postUpload, type UploadForm } from '../../src/cli/upload';
+import { postUpload, type UploadForm } from '../../src/tools/cli/upload';
 import { itemIdOf } from '../../src/core/jobs/records';
 import { nextSequencer, objectCreatedEvent } from '../../src/local/s3/event';
 import { leakIn } from '../hostile/corpus';

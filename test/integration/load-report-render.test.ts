@@ -3,8 +3,8 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inflateSync } from 'node:zlib';
-import { renderComparisonHtml, writeRunReport } from '../../src/load/report';
-import { renderSweepHtml } from '../../src/load/sweep';
+import { renderComparisonHtml, writeRunReport } from '../../src/tools/load/report';
+import { renderSweepHtml } from '../../src/tools/load/sweep';
 
 const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 const FIXTURE = path.join(__dirname, '..', 'fixtures', 'load', 'smoke-run');

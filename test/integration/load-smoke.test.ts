@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runScenario, type RunResult } from '../../src/load/runner';
+import { runScenario, type RunResult } from '../../src/tools/load/runner';
 
 interface Stack {
   url: string;

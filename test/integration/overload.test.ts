@@ -3,9 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { runLoad } from '../../src/bench/load';
-import { imagesDir } from '../../src/load/paths';
-import { ensurePhotoVariants } from '../../src/load/photo-variants';
+import { runLoad } from '../../src/tools/bench/load';
+import { imagesDir } from '../../src/shared/paths';
+import { ensurePhotoVariants } from '../../src/tools/load/photo-variants';
 import { API, authHeaders, call, multipart, photo } from './helpers';
 
 const MIME: Record<string, string> = { '.jpg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp' };

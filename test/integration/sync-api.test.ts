@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
-import { EXPECTED_TOP5 } from '../../src/bench/reference-top5';
+import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
 import { photoNames } from '../fixtures/paths';
 import { call, mimeOf, multipart, photo } from './helpers';
 

@@ -1,8 +1,8 @@
 // The packaged console function run as Lambda runs it: the page and its assets come from inside its one bundle
 // (there is no src/console in /var/task), links follow the API Gateway stage, and load reports are not served.
-import { apiEvent, type HttpRequest } from '../../src/deploy/events';
-import { type SandboxAws, startSandboxAws } from '../../src/deploy/sandbox-aws';
-import { LambdaSandbox, readPackage } from '../../src/deploy/sandbox';
+import { apiEvent, type HttpRequest } from '../../src/tools/deploy/events';
+import { type SandboxAws, startSandboxAws } from '../../src/tools/deploy/sandbox-aws';
+import { LambdaSandbox, readPackage } from '../../src/tools/deploy/sandbox';
 
 jest.setTimeout(120_000);
 

@@ -5,12 +5,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { unzipSync } from 'fflate';
-import { EXPECTED_TOP5 } from '../../src/bench/reference-top5';
-import { postUpload, type UploadForm } from '../../src/cli/upload';
+import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
+import { postUpload, type UploadForm } from '../../src/tools/cli/upload';
 import { parseConfig } from '../../src/config';
-import { apiEvent, type HttpRequest, multipartBody, s3Event, sqsEvent } from '../../src/deploy/events';
-import { ROLE_CREDENTIALS, type SandboxAws, startSandboxAws } from '../../src/deploy/sandbox-aws';
-import { LambdaSandbox, PAYLOAD_LIMIT_BYTES, type PackagedFunction, readPackage } from '../../src/deploy/sandbox';
+import { apiEvent, type HttpRequest, multipartBody, s3Event, sqsEvent } from '../../src/tools/deploy/events';
+import { ROLE_CREDENTIALS, type SandboxAws, startSandboxAws } from '../../src/tools/deploy/sandbox-aws';
+import { LambdaSandbox, PAYLOAD_LIMIT_BYTES, type PackagedFunction, readPackage } from '../../src/tools/deploy/sandbox';
 import { photoPath } from '../fixtures/paths';
 
 jest.setTimeout(120_000);

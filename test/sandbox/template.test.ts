@@ -1,7 +1,7 @@
 // What AWS needs that the emulators forgive, asserted on the template `npm run package` generated.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { readPackage } from '../../src/deploy/sandbox';
+import { readPackage } from '../../src/tools/deploy/sandbox';
 
 type Resource = { Type: string; Properties: Record<string, any>; DependsOn?: unknown };
 const { template, functions } = readPackage();
@@ -188,7 +188,7 @@ describe('operations', () => {
   it('throttles the API stage after each deploy, and puts no StageDescription on the deployment (a redeploy would fail)', () => {
     expect(one('AWS::ApiGateway::Deployment').Properties.StageDescription).toBeUndefined();
     const state = JSON.parse(readFileSync(path.join(path.dirname(functions[0]?.zip ?? ''), 'serverless-state.json'), 'utf8'));
-    expect(state.service.plugins).toContain('./src/deploy/stage-settings.js');
+    expect(state.service.plugins).toContain('./src/tools/deploy/stage-settings.js');
     const { rateLimit, burstLimit } = state.service.custom.stageThrottle;
     expect(Number(rateLimit)).toBeGreaterThan(0);
     expect(Number(burstLimit)).toBeGreaterThanOrEqual(Number(rateLimit));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { classifyImage } from '../../../src/core/classify';
 import { FsModelCatalog } from '../../../src/adapters/fs-model-catalog';
 import { OnnxEngine } from '../../../src/adapters/onnx-engine';
-import { EXPECTED_TOP5 } from '../../../src/bench/reference-top5';
+import { EXPECTED_TOP5 } from '../../../src/tools/bench/reference-top5';
 import { MODELS_DIR, photoNames, photoPath } from '../../fixtures/paths';
 
 // Real sharp + real ONNX Runtime on the real photos: preprocessing must reproduce SOURCE.md's tables.

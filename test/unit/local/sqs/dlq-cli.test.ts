@@ -1,9 +1,9 @@
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { listDlq, main, parseArgs } from '../../../../src/cli/dlq';
+import { listDlq, main, parseArgs } from '../../../../src/tools/cli/dlq';
 import { queueArn } from '../../../../src/local/sqs/server';
 import { startLocal } from './helpers';
 
-// The test lives with the emulator it drives; the CLI itself is src/cli/dlq.ts.
+// The test lives with the emulator it drives; the CLI itself is src/tools/cli/dlq.ts.
 describe('dlq CLI against the local SQS', () => {
   it('lists dead letters without consuming them, then redrives them to the source queue', async () => {
     // Prepare

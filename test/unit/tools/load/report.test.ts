@@ -1,0 +1,40 @@
+import path from 'node:path';
+import { runCost } from '../../../../src/tools/load/cost';
+import { loadRun, renderRunHtml, renderRunMarkdown } from '../../../../src/tools/load/report';
+import { parseSamples } from '../../../../src/tools/load/stats';
+
+const FIXTURE = path.join(__dirname, '..', '..', '..', 'fixtures', 'load', 'smoke-run');
+const section = (md: string) => md.slice(md.indexOf('## What this traffic would cost on AWS'), md.indexOf('## Over time'));
+
+describe('run report: cost section', () => {
+  it('prices the fixture run, whose older samples carry no in-function duration, at the client latency', () => {
+    // Prepare
+    const r = loadRun(FIXTURE, undefined, 3008);
+    // Act
+    const md = section(renderRunMarkdown(r));
+    // Assess
+    expect(r.cost).toMatchObject({ requests: 67, inFunction: 0, clientObserved: 67, memoryMb: 3008 });
+    expect(md).toMatch(/67 answered API requests, shed and failed answers included/);
+    expect(md).toMatch(/3008 MB, 1\.70 vCPU/);
+    expect(md).toMatch(/client-observed latency .*upper bound/);
+    expect(md).toMatch(/us-east-1 list prices .*`src\/tools\/deploy\/pricing\.ts`, not measurements/);
+    // 67 × $3.50/M; Lambda 67 × $0.20/M + 3,467 ms × 2.9375 GB × $0.0000166667/GB-s.
+    expect(md).toMatch(/\| API Gateway \| \$0\.000235 \| \$3\.50 \|/);
+    expect(md).toMatch(/\| Total \| \$0\.000418 \| \$6\.23 \|/);
+  });
+
+  it('says so when the samples carry the in-function duration', () => {
+    // Prepare: a sample line as processor.js now writes it, through the same parser the report uses.
+    const r = loadRun(FIXTURE, undefined, 1769);
+    const samples = parseSamples(`${JSON.stringify({ t: 2, ep: 'POST /predict', s: 200, ms: 90, o: 'ok', c: 'predict', fnMs: 41.5 })}\n`);
+    const report = { ...r, cost: runCost(samples, 1769) };
+    // Act
+    const md = section(renderRunMarkdown(report));
+    const html = renderRunHtml(report);
+    // Assess
+    expect(md).toMatch(/in-function time each answer reports \(`timings\.totalMs`\), mean 41\.5 ms/);
+    expect(md).toMatch(/1769 MB, 1\.00 vCPU/);
+    expect(html).toMatch(/<h2>What this traffic would cost on AWS<\/h2>/);
+    expect(html).toMatch(/<code>timings\.totalMs<\/code>/);
+  });
+});
