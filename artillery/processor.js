@@ -111,9 +111,7 @@ function multipart(files) {
   const parts = [];
   for (const f of files) {
     parts.push(
-      Buffer.from(
-        `--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${f.name}"\r\nContent-Type: ${f.type}\r\n\r\n`,
-      ),
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${f.name}"\r\nContent-Type: ${f.type}\r\n\r\n`),
       f.data,
       Buffer.from('\r\n'),
     );
@@ -317,7 +315,16 @@ function recordResponse(_requestParams, response, context, events, done) {
   }
   events.emit('histogram', `latency.${slug(action.endpoint)}`, ms);
   const fnMs = functionMs(action.endpoint, response);
-  writeSample({ t: Date.now(), ep: action.endpoint, s: status, ms: Math.round(ms * 100) / 100, o: outcome, c: user.cls, ...(fnMs !== undefined ? { fnMs } : {}), ...(outcome === 'ok' && action.images ? { n: action.images } : {}) });
+  writeSample({
+    t: Date.now(),
+    ep: action.endpoint,
+    s: status,
+    ms: Math.round(ms * 100) / 100,
+    o: outcome,
+    c: user.cls,
+    ...(fnMs !== undefined ? { fnMs } : {}),
+    ...(outcome === 'ok' && action.images ? { n: action.images } : {}),
+  });
   user.pendingThink = action.think;
   if (action.onResponse) action.onResponse(user, response);
   done();

@@ -6,8 +6,20 @@ class SharedTypedArraysEnvironment extends TestEnvironment {
   constructor(config, context) {
     super(config, context);
     for (const name of [
-      'ArrayBuffer', 'SharedArrayBuffer', 'Uint8Array', 'Uint8ClampedArray', 'Int8Array', 'Uint16Array', 'Int16Array',
-      'Uint32Array', 'Int32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array', 'Buffer',
+      'ArrayBuffer',
+      'SharedArrayBuffer',
+      'Uint8Array',
+      'Uint8ClampedArray',
+      'Int8Array',
+      'Uint16Array',
+      'Int16Array',
+      'Uint32Array',
+      'Int32Array',
+      'Float32Array',
+      'Float64Array',
+      'BigInt64Array',
+      'BigUint64Array',
+      'Buffer',
     ]) {
       this.global[name] = globalThis[name];
     }

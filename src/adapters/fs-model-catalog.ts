@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseLabels } from '../core/labels';
 import { ModelLoadError } from '../core/errors';
+import { parseLabels } from '../core/labels';
 import { validateManifest } from '../core/manifest';
 import { type ModelInfo, type ModelManifest, preprocessSpecOf } from '../core/model';
 import type { ModelCatalog } from '../core/ports';
@@ -33,12 +33,13 @@ export class FsModelCatalog implements ModelCatalog {
   constructor(private readonly options: FsModelCatalogOptions) {
     const { dir } = options;
     if (!existsSync(dir)) throw new ModelLoadError(`models folder ${dir} does not exist`);
-    const names = options.only && options.only.length > 0
-      ? [...options.only]
-      : readdirSync(dir, { withFileTypes: true })
-          .filter((d) => d.isDirectory() && existsSync(path.join(dir, d.name, 'model.json')))
-          .map((d) => d.name)
-          .sort();
+    const names =
+      options.only && options.only.length > 0
+        ? [...options.only]
+        : readdirSync(dir, { withFileTypes: true })
+            .filter((d) => d.isDirectory() && existsSync(path.join(dir, d.name, 'model.json')))
+            .map((d) => d.name)
+            .sort();
     for (const name of names) {
       const manifestPath = path.join(dir, name, 'model.json');
       if (!existsSync(manifestPath)) throw new ModelLoadError(`model "${name}": ${manifestPath} not found`);

@@ -1,11 +1,4 @@
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ObjectStore, PresignedPost, StoredObject, UploadPolicy } from '../core/jobs/ports';
@@ -115,7 +108,10 @@ export class S3ObjectStore implements ObjectStore {
     return createPresignedPost(this.client, {
       Bucket: this.bucket,
       Key: key,
-      Conditions: [['content-length-range', 1, policy.maxBytes], ...(typed ? [] : [['starts-with', '$Content-Type', policy.contentTypePrefix] as ['starts-with', string, string]])],
+      Conditions: [
+        ['content-length-range', 1, policy.maxBytes],
+        ...(typed ? [] : [['starts-with', '$Content-Type', policy.contentTypePrefix] as ['starts-with', string, string]]),
+      ],
       Fields: typed ? { 'Content-Type': policy.contentType } : {},
       Expires: policy.expiresSeconds,
     });

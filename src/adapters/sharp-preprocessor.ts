@@ -53,7 +53,8 @@ export class SharpPreprocessor {
     }
     const rawW = meta.width ?? 0;
     const rawH = meta.height ?? 0;
-    if (rawW < 1 || rawH < 1 || (meta.format === 'gif' && gifScreenIsEmpty(bytes))) throw new UnusableImageError('the image has zero width or height');
+    if (rawW < 1 || rawH < 1 || (meta.format === 'gif' && gifScreenIsEmpty(bytes)))
+      throw new UnusableImageError('the image has zero width or height');
     if (rawW * rawH > this.maxPixels) {
       throw new UnusableImageError(`the image has ${rawW * rawH} pixels, over the limit of ${this.maxPixels}`, {
         details: { width: rawW, height: rawH, maxPixels: this.maxPixels },
@@ -80,7 +81,9 @@ export class SharpPreprocessor {
     }
     const { data, info } = resized;
     if (info.channels !== 3 || info.width < plan.left + spec.width || info.height < plan.top + spec.height) {
-      throw new InvalidImageError(`decoder produced ${info.width}×${info.height}×${info.channels}, too small for the ${spec.width}×${spec.height} crop`);
+      throw new InvalidImageError(
+        `decoder produced ${info.width}×${info.height}×${info.channels}, too small for the ${spec.width}×${spec.height} crop`,
+      );
     }
     return {
       rgb: centerCrop(data, info.width, plan, spec),

@@ -21,7 +21,9 @@ export class SqsWorkQueue implements WorkQueue {
   ) {}
 
   async send(items: readonly WorkItem[]): Promise<void> {
-    const chunks = Array.from({ length: Math.ceil(items.length / SQS_BATCH_ENTRIES) }, (_, c) => items.slice(c * SQS_BATCH_ENTRIES, (c + 1) * SQS_BATCH_ENTRIES));
+    const chunks = Array.from({ length: Math.ceil(items.length / SQS_BATCH_ENTRIES) }, (_, c) =>
+      items.slice(c * SQS_BATCH_ENTRIES, (c + 1) * SQS_BATCH_ENTRIES),
+    );
     await mapBounded(chunks, this.inFlight, async (chunk) => {
       const res = await this.client.send(
         new SendMessageBatchCommand({

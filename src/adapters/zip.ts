@@ -1,8 +1,8 @@
 import type { Readable } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import { type Entry, fromBuffer, getFileNameLowLevel, validateFileName, type ZipFile } from 'yauzl';
-import type { ArchiveEntry } from '../core/jobs/ports';
 import { InvalidArchiveEntryError, InvalidArchiveError, PayloadTooLargeError } from '../core/errors';
+import type { ArchiveEntry } from '../core/jobs/ports';
 
 /** What one archive may hold; see README "Batch path" for the defaults. */
 export interface ZipLimits {
@@ -33,7 +33,8 @@ export const RATIO_ALLOWANCE_BYTES = 1024 * 1024;
 export async function listZip(zip: Uint8Array, limits: ZipLimits): Promise<ArchiveEntry[]> {
   const buf = Buffer.from(zip.buffer, zip.byteOffset, zip.byteLength);
   const file = await open(buf);
-  if (file.entryCount > limits.maxEntries) throw new InvalidArchiveError(`the zip has ${file.entryCount} entries, over the limit of ${limits.maxEntries}`);
+  if (file.entryCount > limits.maxEntries)
+    throw new InvalidArchiveError(`the zip has ${file.entryCount} entries, over the limit of ${limits.maxEntries}`);
   const entries = await readDirectory(file);
   const out: ArchiveEntry[] = [];
   let total = 0;
@@ -59,7 +60,15 @@ export async function listZip(zip: Uint8Array, limits: ZipLimits): Promise<Archi
 function open(buf: Buffer): Promise<ZipFile> {
   return new Promise((resolve, reject) => {
     fromBuffer(buf, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true, strictFileNames: true }, (err, file) => {
-      if (err) reject(new InvalidArchiveError(/signature not found/.test(err.message) ? 'not a zip archive (no end of central directory)' : 'corrupt zip archive (unreadable end of central directory)', { cause: err }));
+      if (err)
+        reject(
+          new InvalidArchiveError(
+            /signature not found/.test(err.message)
+              ? 'not a zip archive (no end of central directory)'
+              : 'corrupt zip archive (unreadable end of central directory)',
+            { cause: err },
+          ),
+        );
       else resolve(file);
     });
   });
@@ -102,7 +111,9 @@ async function readEntry(file: ZipFile, entry: Entry, limits: ZipLimits): Promis
     throw new InvalidArchiveEntryError(`the entry declares a compression ratio of ${Math.round(ratio)}:1, over the limit of ${limits.maxRatio}:1`);
   }
   const stream = await new Promise<Readable>((resolve, reject) => {
-    file.openReadStream(entry, (err, s) => (err ? reject(new InvalidArchiveEntryError('the entry\'s local header is corrupt', { cause: err })) : resolve(s)));
+    file.openReadStream(entry, (err, s) =>
+      err ? reject(new InvalidArchiveEntryError("the entry's local header is corrupt", { cause: err })) : resolve(s),
+    );
   });
   const chunks: Buffer[] = [];
   let bytes = 0;
@@ -121,12 +132,12 @@ async function readEntry(file: ZipFile, entry: Entry, limits: ZipLimits): Promis
         ? `the entry inflates to more than the ${entry.uncompressedSize} bytes its header declares`
         : /not enough bytes/.test(message)
           ? `the entry inflates to fewer than the ${entry.uncompressedSize} bytes its header declares`
-          : 'the entry\'s compressed data is corrupt',
+          : "the entry's compressed data is corrupt",
       { cause: err },
     );
   }
   const data = Buffer.concat(chunks, bytes);
   // yauzl does not check CRCs; a damaged entry is refused here rather than classified.
-  if (crc32(data) !== entry.crc32) throw new InvalidArchiveEntryError('the entry\'s CRC-32 does not match its bytes');
+  if (crc32(data) !== entry.crc32) throw new InvalidArchiveEntryError("the entry's CRC-32 does not match its bytes");
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }

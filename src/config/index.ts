@@ -138,14 +138,18 @@ const KEY_VALUE = /^[\x21-\x2b\x2d-\x39\x3b-\x7e]{16,256}$/;
  * since the message lands in logs.
  */
 export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
-  const entries = (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const entries = (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const seen = new Map<string, string>();
   return entries.map((entry, i) => {
     const parts = entry.split(':');
     const [name = '', key = '', rps, burst] = parts;
     const at = `API_KEYS entry ${i + 1}`;
     if (parts.length < 2 || parts.length > 4) throw new ConfigError(`${at}: expected name:key[:rps[:burst]]`);
-    if (!KEY_NAME.test(name)) throw new ConfigError(`${at}: the name must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+    if (!KEY_NAME.test(name))
+      throw new ConfigError(`${at}: the name must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
     const which = `${at} ("${name}")`;
     if (!KEY_VALUE.test(key)) throw new ConfigError(`${which}: the key must be 16 to 256 printable characters, without spaces, ':' or ','`);
     const ratePerSecond = rps === undefined || rps === '' ? DEFAULT_CLIENT_RATE : Number(rps);
@@ -153,7 +157,8 @@ export function parseApiKeys(raw: string | undefined): ApiKeyEntry[] {
       throw new ConfigError(`${which}: rate "${rps}" must be a positive number of requests per second, at most 1000000`);
     }
     const bucket = burst === undefined || burst === '' ? defaultBurst(ratePerSecond) : Number(burst);
-    if (!Number.isInteger(bucket) || bucket < 1 || bucket > 1_000_000) throw new ConfigError(`${which}: burst "${burst}" must be an integer from 1 to 1000000`);
+    if (!Number.isInteger(bucket) || bucket < 1 || bucket > 1_000_000)
+      throw new ConfigError(`${which}: burst "${burst}" must be an integer from 1 to 1000000`);
     for (const [seenName, seenKey] of seen) {
       if (seenName === name) throw new ConfigError(`${which}: the name is used twice`);
       if (seenKey === key) throw new ConfigError(`${which}: the same key as "${seenName}"`);
@@ -183,7 +188,10 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
     stage: env.STAGE || 'local',
     modelsDir: env.MODELS_DIR ? path.resolve(env.MODELS_DIR) : findModelsDir(),
     defaultModel: env.DEFAULT_MODEL || 'mobilenetv2-int8',
-    models: (env.MODELS || '').split(',').map((s) => s.trim()).filter(Boolean),
+    models: (env.MODELS || '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     verifyModels: env.VERIFY_MODELS !== 'false',
     offline: env.IS_OFFLINE === 'true',
     inference: {
@@ -199,7 +207,10 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
       maxQueueWaitMs: int(env, 'MAX_QUEUE_WAIT_MS', 400, 1, 60_000),
       maxQueuedImages: int(env, 'MAX_QUEUED_IMAGES', 256, 1, 100_000),
     },
-    corsOrigins: (env.CORS_ORIGINS || '*').split(',').map((s) => s.trim()).filter(Boolean),
+    corsOrigins: (env.CORS_ORIGINS || '*')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     limits: {
       maxImageBytes: int(env, 'MAX_IMAGE_BYTES', 4 * 1024 * 1024, 1024, 100 * 1024 * 1024),
       // A Lambda event is at most 6 MB (6,291,456 bytes) and API Gateway sends binary bodies base64-encoded (4/3 as
@@ -212,7 +223,10 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
       mode: oneOf(env, 'AUTH_MODE', ['keys', 'gateway'] as const, 'keys'),
       keys: parseApiKeys(env.API_KEYS),
       // None by default: an operator reads /metrics and every owner-less job. `npm start` names '*' (serverless.yml).
-      operators: (env.OPERATOR_KEYS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      operators: (env.OPERATOR_KEYS ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
     },
     batch: {
       bucket: env.BUCKET_NAME || 'image-classifier-local',

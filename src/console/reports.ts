@@ -26,7 +26,8 @@ export const RUN_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 const mtime = (file: string): number => (existsSync(file) ? statSync(file).mtimeMs : 0);
 /** Changes when anything a report is computed from does. */
-const stampOf = (dir: string): string => ['run.json', 'samples', 'artillery.json', 'artillery.log', 'sweep.json'].map((f) => mtime(path.join(dir, f))).join(':');
+const stampOf = (dir: string): string =>
+  ['run.json', 'samples', 'artillery.json', 'artillery.log', 'sweep.json'].map((f) => mtime(path.join(dir, f))).join(':');
 
 const runs = new Map<string, { stamp: string; report: RunReport }>();
 

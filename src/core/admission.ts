@@ -201,7 +201,10 @@ const GRPC_UNIT_MS: Readonly<Record<string, number>> = { H: 3_600_000, M: 60_000
  * unit H, M, S, m, u or n), capped at `maxMs`; undefined when neither is sent. A malformed value is a 400: a client
  * that asked for a deadline must not silently get another.
  */
-export function parseRequestTimeout(headers: { requestTimeout?: string | undefined; grpcTimeout?: string | undefined }, maxMs: number): number | undefined {
+export function parseRequestTimeout(
+  headers: { requestTimeout?: string | undefined; grpcTimeout?: string | undefined },
+  maxMs: number,
+): number | undefined {
   let ms: number | undefined;
   if (headers.requestTimeout !== undefined) {
     const raw = headers.requestTimeout.trim();
@@ -210,7 +213,8 @@ export function parseRequestTimeout(headers: { requestTimeout?: string | undefin
   } else if (headers.grpcTimeout !== undefined) {
     const m = /^(\d{1,8})([HMSmun])$/.exec(headers.grpcTimeout.trim());
     const unit = m?.[2] === undefined ? undefined : GRPC_UNIT_MS[m[2]];
-    if (!m?.[1] || unit === undefined || Number(m[1]) === 0) throw new BadRequestError('grpc-timeout must be 1 to 8 digits and a unit (H, M, S, m, u, n)');
+    if (!m?.[1] || unit === undefined || Number(m[1]) === 0)
+      throw new BadRequestError('grpc-timeout must be 1 to 8 digits and a unit (H, M, S, m, u, n)');
     ms = Number(m[1]) * unit;
   }
   return ms === undefined ? undefined : Math.min(ms, maxMs);

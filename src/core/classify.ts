@@ -49,11 +49,7 @@ export function resolveModel(catalog: ModelCatalog, name: string | undefined): s
  * Classifies images with one model: the use case behind `POST /predict`, `POST /predict/batch` and the
  * batch worker. One bad image yields an error outcome in its slot and never fails the others.
  */
-export async function classifyImages(
-  deps: ClassifyDeps,
-  images: readonly Uint8Array[],
-  options: ClassifyOptions = {},
-): Promise<Outcome[]> {
+export async function classifyImages(deps: ClassifyDeps, images: readonly Uint8Array[], options: ClassifyOptions = {}): Promise<Outcome[]> {
   const model = resolveModel(deps.catalog, options.model);
   const k = parseTopK(options.topK);
   const manifest = deps.catalog.manifest(model);

@@ -9,7 +9,8 @@ export function validateManifest(raw: unknown, where: string): ModelManifest {
   if (typeof raw !== 'object' || raw === null) return fail('not a JSON object');
   const m = raw as Record<string, unknown>;
   const str = (v: unknown, name: string): string => (typeof v === 'string' && v !== '' ? v : fail(`${name} must be a non-empty string`));
-  const num = (v: unknown, name: string): number => (typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(`${name} must be a positive number`));
+  const num = (v: unknown, name: string): number =>
+    typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : fail(`${name} must be a positive number`);
   const triple = (v: unknown, name: string): [number, number, number] => {
     const [a, b, c] = Array.isArray(v) && v.length === 3 ? (v as unknown[]) : [];
     return typeof a === 'number' && typeof b === 'number' && typeof c === 'number' ? [a, b, c] : fail(`${name} must be 3 numbers`);
@@ -50,7 +51,11 @@ export function validateManifest(raw: unknown, where: string): ModelManifest {
     },
     output: { name: str(output.name, 'output.name'), kind, classes: num(output.classes, 'output.classes') },
     resize: { shorterSide: num(resize.shorterSide, 'resize.shorterSide'), crop: 'center', kernel },
-    normalize: { scale: num(normalize.scale, 'normalize.scale'), mean: triple(normalize.mean, 'normalize.mean'), std: triple(normalize.std, 'normalize.std') },
+    normalize: {
+      scale: num(normalize.scale, 'normalize.scale'),
+      mean: triple(normalize.mean, 'normalize.mean'),
+      std: triple(normalize.std, 'normalize.std'),
+    },
     provenance: typeof m.provenance === 'string' ? m.provenance : '',
     licence: typeof m.licence === 'string' ? m.licence : '',
   };

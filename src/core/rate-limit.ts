@@ -31,7 +31,12 @@ export interface RateDecision {
  * Refills `state` to `nowMs` and takes `cost` tokens if they are there. A new client starts with a full bucket.
  * Pure: the caller keeps the returned state.
  */
-export function takeTokens(state: BucketState | undefined, policy: RatePolicy, nowMs: number, cost = 1): { state: BucketState; decision: RateDecision } {
+export function takeTokens(
+  state: BucketState | undefined,
+  policy: RatePolicy,
+  nowMs: number,
+  cost = 1,
+): { state: BucketState; decision: RateDecision } {
   const elapsedS = state === undefined ? 0 : Math.max(0, nowMs - state.updatedMs) / 1000;
   const available = state === undefined ? policy.burst : Math.min(policy.burst, state.tokens + elapsedS * policy.ratePerSecond);
   // A client exactly at its rate must not lose a request to float rounding (1000 / 3 ms of refill is 0.999… token).
@@ -39,7 +44,12 @@ export function takeTokens(state: BucketState | undefined, policy: RatePolicy, n
     const tokens = Math.max(0, available - cost);
     return {
       state: { tokens, updatedMs: nowMs },
-      decision: { allowed: true, remaining: Math.floor(tokens), resetSeconds: Math.ceil((policy.burst - tokens) / policy.ratePerSecond), retryAfterSeconds: 0 },
+      decision: {
+        allowed: true,
+        remaining: Math.floor(tokens),
+        resetSeconds: Math.ceil((policy.burst - tokens) / policy.ratePerSecond),
+        retryAfterSeconds: 0,
+      },
     };
   }
   // Retry-After is whole seconds; rounding up means the retry finds its token.

@@ -48,4 +48,5 @@ export class ResponseCache<V> {
 }
 
 /** The key of one answer: the bytes' SHA-256 (hex), the model's name and version, and the top-k asked for. */
-export const responseCacheKey = (sha256Hex: string, model: string, version: string, topK: number): string => `${sha256Hex}|${model}|${version}|${topK}`;
+export const responseCacheKey = (sha256Hex: string, model: string, version: string, topK: number): string =>
+  `${sha256Hex}|${model}|${version}|${topK}`;

@@ -1,4 +1,4 @@
-import type { PreprocessSpec, Prediction } from './model';
+import type { Prediction, PreprocessSpec } from './model';
 
 /**
  * Writes one interleaved RGB image (HWC, uint8) into `out` as planar NCHW float32 at image slot

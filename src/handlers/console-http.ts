@@ -17,10 +17,12 @@ let assets: Promise<ConsoleAssets> | undefined;
 const consoleAssets = (): Promise<ConsoleAssets> => {
   assets ??=
     typeof __CONSOLE_ASSETS__ === 'undefined'
-      ? import('../console/assets').then((m) => m.buildConsoleAssets()).catch((err: unknown) => {
-          assets = undefined;
-          throw err;
-        })
+      ? import('../console/assets')
+          .then((m) => m.buildConsoleAssets())
+          .catch((err: unknown) => {
+            assets = undefined;
+            throw err;
+          })
       : Promise.resolve(__CONSOLE_ASSETS__);
   return assets;
 };

@@ -18,37 +18,40 @@ async function classifierOfThisProcess(): Promise<Classifier | undefined> {
   return getClassifier();
 }
 
-export const handler = httpHandler(async () => {
-  const classifier = await classifierOfThisProcess();
-  const uptimeSeconds = Math.round((Date.now() - startedAt) / 1000);
-  if (!classifier) {
-    return { body: { status: 'ok', live: true, ready: true, model: { name: config().defaultModel }, stage: config().stage, uptimeSeconds } };
-  }
-  const { engine, catalog } = classifier;
-  // Readiness is "ready() has resolved"; give a nearly-warm engine a moment rather than flapping.
-  const state = await Promise.race([
-    engine.ready().then(
-      () => 'ready' as const,
-      (err: unknown) => ({ failed: err instanceof Error ? err.message : String(err) }),
-    ),
-    new Promise<'starting'>((r) => setTimeout(() => r('starting'), WARM_WAIT_MS)),
-  ]);
-  const ready = state === 'ready';
-  const def = catalog.manifest(catalog.defaultModel);
-  return {
-    statusCode: ready ? 200 : 503,
-    headers: (ready ? {} : { 'Retry-After': '1' }) as Record<string, string>,
-    body: {
-      status: ready ? 'ok' : typeof state === 'object' ? 'failed' : 'starting',
-      live: true,
-      ready,
-      ...(typeof state === 'object' ? { error: state.failed } : {}),
-      model: { name: catalog.defaultModel, version: def?.version },
-      models: catalog.names(),
-      stage: config().stage,
-      uptimeSeconds,
-      engine: engine.stats(),
-    },
-  };
-  // Load balancers and `npm start`'s readiness wait call it without a key.
-}, { access: 'public' });
+export const handler = httpHandler(
+  async () => {
+    const classifier = await classifierOfThisProcess();
+    const uptimeSeconds = Math.round((Date.now() - startedAt) / 1000);
+    if (!classifier) {
+      return { body: { status: 'ok', live: true, ready: true, model: { name: config().defaultModel }, stage: config().stage, uptimeSeconds } };
+    }
+    const { engine, catalog } = classifier;
+    // Readiness is "ready() has resolved"; give a nearly-warm engine a moment rather than flapping.
+    const state = await Promise.race([
+      engine.ready().then(
+        () => 'ready' as const,
+        (err: unknown) => ({ failed: err instanceof Error ? err.message : String(err) }),
+      ),
+      new Promise<'starting'>((r) => setTimeout(() => r('starting'), WARM_WAIT_MS)),
+    ]);
+    const ready = state === 'ready';
+    const def = catalog.manifest(catalog.defaultModel);
+    return {
+      statusCode: ready ? 200 : 503,
+      headers: (ready ? {} : { 'Retry-After': '1' }) as Record<string, string>,
+      body: {
+        status: ready ? 'ok' : typeof state === 'object' ? 'failed' : 'starting',
+        live: true,
+        ready,
+        ...(typeof state === 'object' ? { error: state.failed } : {}),
+        model: { name: catalog.defaultModel, version: def?.version },
+        models: catalog.names(),
+        stage: config().stage,
+        uptimeSeconds,
+        engine: engine.stats(),
+      },
+    };
+    // Load balancers and `npm start`'s readiness wait call it without a key.
+  },
+  { access: 'public' },
+);

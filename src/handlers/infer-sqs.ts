@@ -1,12 +1,12 @@
 // Trigger: SQS (infer queue) — classifies a micro-batch of queued images; failed items go back via ReportBatchItemFailures.
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { type ItemOutcome, processItems } from '../core/jobs/process-items';
 import type { WorkItem } from '../core/jobs/records';
 import { getClassifier } from './deps/classifier';
 import { jobLimits, objectStore } from './deps/storage';
 import { eventHandler } from './middleware/events';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metrics } from './middleware/observability';
 
 const processor = new BatchProcessor(EventType.SQS);
@@ -19,7 +19,14 @@ const parse = (record: SQSRecord): WorkItem | Error => {
   try {
     const item = JSON.parse(record.body) as WorkItem;
     const shaped =
-      item?.v === 1 && isText(item.jobId) && isText(item.itemId) && isText(item.bucket) && isText(item.key) && typeof item.etag === 'string' && isText(item.model) && Number.isInteger(item.topK);
+      item?.v === 1 &&
+      isText(item.jobId) &&
+      isText(item.itemId) &&
+      isText(item.bucket) &&
+      isText(item.key) &&
+      typeof item.etag === 'string' &&
+      isText(item.model) &&
+      Number.isInteger(item.topK);
     if (!shaped) return new Error('not a work item');
     // A redelivery may follow an attempt that stored a result before failing: only a first delivery stays fresh.
     return { ...item, fresh: item.fresh === true && record.attributes.ApproximateReceiveCount === '1' };

@@ -1,14 +1,15 @@
 // Trigger: S3 ObjectCreated under uploads/ — registers and queues each uploaded image (zips and manifests fan out).
+
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { S3Event } from 'aws-lambda';
 import { listZip } from '../adapters/zip';
+import { config } from '../config';
 import { type IngestDeps, ingestUpload } from '../core/jobs/ingest';
 import { decodeEventKey } from '../core/jobs/records';
-import { config } from '../config';
 import { modelCatalog } from './deps/catalog';
 import { workQueue } from './deps/queue';
 import { objectStore } from './deps/storage';
 import { eventHandler } from './middleware/events';
-import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logger, metrics } from './middleware/observability';
 
 // Built at init: the S3 and SQS clients, the manifests, and the jobs this container has read.

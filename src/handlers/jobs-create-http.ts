@@ -1,6 +1,7 @@
 // Trigger: API Gateway, POST /jobs — a batch job owned by the caller, and a presigned POST form per upload.
-import { createJob } from '../core/jobs/create-job';
+
 import { config } from '../config';
+import { createJob } from '../core/jobs/create-job';
 import { modelCatalog } from './deps/catalog';
 import { jobLimits, objectStore } from './deps/storage';
 import { httpHandler, requirePrincipal } from './middleware/http';
@@ -8,7 +9,12 @@ import { readJsonObject } from './middleware/http-input';
 
 // Built at init: the S3 client and the manifests. The forms bound zips and manifests as ingest will.
 const { ingest } = config();
-const deps = { store: objectStore(), catalog: modelCatalog(), limits: jobLimits(), ingestLimits: { maxZipBytes: ingest.maxZipBytes, maxManifestBytes: ingest.maxManifestBytes } };
+const deps = {
+  store: objectStore(),
+  catalog: modelCatalog(),
+  limits: jobLimits(),
+  ingestLimits: { maxZipBytes: ingest.maxZipBytes, maxManifestBytes: ingest.maxManifestBytes },
+};
 
 // Room for the most names a job takes (MAX_PRESIGNED_URLS, 1,000 by default) at 255 bytes each, escaped.
 const MAX_JOB_REQUEST_BYTES = 1024 * 1024;
@@ -20,6 +26,13 @@ export const handler = httpHandler(async (event) => {
   return {
     statusCode: 201,
     headers: { Location: `/jobs/${created.job.jobId}` },
-    body: { jobId: created.job.jobId, model: created.job.model, topK: created.job.topK, uploadPrefix: created.uploadPrefix, expiresInSeconds: created.expiresInSeconds, uploads: created.uploads },
+    body: {
+      jobId: created.job.jobId,
+      model: created.job.model,
+      topK: created.job.topK,
+      uploadPrefix: created.uploadPrefix,
+      expiresInSeconds: created.expiresInSeconds,
+      uploads: created.uploads,
+    },
   };
 });

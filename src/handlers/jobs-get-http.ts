@@ -1,8 +1,9 @@
 // Trigger: API Gateway, GET /jobs/{jobId} — status, counts and, once finished, links to the results; its owner's only.
-import { jobReport } from '../core/jobs/report';
-import { assembleResults } from '../core/jobs/results';
+
 import { BadRequestError } from '../core/errors';
 import { isValidJobId } from '../core/jobs/records';
+import { jobReport } from '../core/jobs/report';
+import { assembleResults } from '../core/jobs/results';
 import { jobLimits, objectStore } from './deps/storage';
 import { httpHandler, requirePrincipal } from './middleware/http';
 

@@ -1,8 +1,9 @@
 // Trigger: API Gateway, GET /jobs/{jobId}/results?format=jsonl|csv&limit=&after= — a page of a job's result records so far.
-import { jobReport } from '../core/jobs/report';
-import { jobResultsPage, parsePageLimit, RESULTS_PAGE } from '../core/jobs/results';
+
 import { BadRequestError } from '../core/errors';
 import { isValidJobId } from '../core/jobs/records';
+import { jobReport } from '../core/jobs/report';
+import { jobResultsPage, parsePageLimit, RESULTS_PAGE } from '../core/jobs/results';
 import { jobLimits, objectStore } from './deps/storage';
 import { httpHandler, requirePrincipal } from './middleware/http';
 

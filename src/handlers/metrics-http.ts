@@ -3,6 +3,9 @@
 import { httpHandler } from './middleware/http';
 import { prom } from './middleware/observability';
 
-export const handler = httpHandler(async () => {
-  return { headers: { 'Content-Type': prom.registry.contentType }, body: await prom.registry.metrics() };
-}, { access: 'operator' });
+export const handler = httpHandler(
+  async () => {
+    return { headers: { 'Content-Type': prom.registry.contentType }, body: await prom.registry.metrics() };
+  },
+  { access: 'operator' },
+);

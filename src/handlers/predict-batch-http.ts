@@ -1,8 +1,9 @@
 // Trigger: API Gateway, POST /predict/batch — up to MAX_BATCH_IMAGES images, one result per image, in order.
+
+import { config } from '../config';
 import { deadlineFrom, parseRequestTimeout } from '../core/admission';
 import { classifyImages, resolveModel } from '../core/classify';
 import { publicError } from '../core/errors';
-import { config } from '../config';
 import { cacheHeader, getClassifier } from './deps/classifier';
 import { headerOf } from './middleware/headers';
 import { httpHandler, requestIdOf } from './middleware/http';
@@ -16,14 +17,20 @@ const deps = getClassifier();
 export const handler = httpHandler(async (event, context) => {
   const started = performance.now();
   const { deadlines } = config();
-  const timeoutMs = parseRequestTimeout({ requestTimeout: headerOf(event, 'x-request-timeout'), grpcTimeout: headerOf(event, 'grpc-timeout') }, deadlines.maxBatchMs);
+  const timeoutMs = parseRequestTimeout(
+    { requestTimeout: headerOf(event, 'x-request-timeout'), grpcTimeout: headerOf(event, 'grpc-timeout') },
+    deadlines.maxBatchMs,
+  );
   const deadline = deadlineFrom(event.requestContext?.requestTimeEpoch, timeoutMs ?? deadlines.batchMs);
   const { images, fields } = await readImages(event, config().limits, true);
   const q = event.queryStringParameters ?? {};
   const model = resolveModel(deps.catalog, (fields.model as string | undefined) ?? q.model);
   const outcomes = await classifyImages(deps, images, { model, topK: fields.topK ?? q.topK, deadline });
   // A cached answer counts as an image classified, but it took no decode or inference time to observe.
-  recordOutcomes(model, outcomes.filter((o) => !o.ok || !o.cached));
+  recordOutcomes(
+    model,
+    outcomes.filter((o) => !o.ok || !o.cached),
+  );
   for (const o of outcomes) if (o.ok && o.cached) prom.images.inc({ model, outcome: 'ok' });
   const requestId = requestIdOf(event, context);
   const results = outcomes.map((o, index) =>

@@ -1,8 +1,8 @@
 // Trigger: API Gateway, POST /predict — one image, top-k labels.
 import { createHash } from 'node:crypto';
+import { config } from '../config';
 import { deadlineFrom, parseRequestTimeout } from '../core/admission';
 import { classifyImage } from '../core/classify';
-import { config } from '../config';
 import { cacheHeader, getClassifier } from './deps/classifier';
 import { headerOf } from './middleware/headers';
 import { httpHandler, requestIdOf } from './middleware/http';
@@ -16,7 +16,10 @@ const deps = getClassifier();
 export const handler = httpHandler(async (event, context) => {
   const started = performance.now();
   const { deadlines } = config();
-  const timeoutMs = parseRequestTimeout({ requestTimeout: headerOf(event, 'x-request-timeout'), grpcTimeout: headerOf(event, 'grpc-timeout') }, deadlines.maxPredictMs);
+  const timeoutMs = parseRequestTimeout(
+    { requestTimeout: headerOf(event, 'x-request-timeout'), grpcTimeout: headerOf(event, 'grpc-timeout') },
+    deadlines.maxPredictMs,
+  );
   const deadline = deadlineFrom(event.requestContext?.requestTimeEpoch, timeoutMs ?? deadlines.predictMs);
   deps.engine.precheck(1, 'interactive', deadline);
   const { images, fields } = await readImages(event, config().limits, false);
@@ -39,4 +42,3 @@ export const handler = httpHandler(async (event, context) => {
     },
   };
 });
-

@@ -63,7 +63,8 @@ export function localApiKeys(dataDir: string, env: NodeJS.ProcessEnv = process.e
 }
 
 /** `npm start`'s data directory, as src/local/start.ts resolves it. */
-export const localDataDir = (env: NodeJS.ProcessEnv = process.env): string => path.resolve(env.LOCAL_DATA_DIR || path.join(projectRoot(), '.local-data'));
+export const localDataDir = (env: NodeJS.ProcessEnv = process.env): string =>
+  path.resolve(env.LOCAL_DATA_DIR || path.join(projectRoot(), '.local-data'));
 
 const isLoopback = (url: string): boolean => {
   try {

@@ -34,7 +34,12 @@ function schemaHtml(s: Schema | Ref, depth = 0): string {
   const type = Array.isArray(s.type) ? (s.type as string[]).join(' | ') : (s.type as string | undefined);
   if (type === 'array') parts.push(`array of ${s.items ? schemaHtml(s.items as Schema, depth) : 'anything'}`);
   else if (type && type !== 'object') parts.push(esc(type));
-  else if (type === 'object' && !s.properties) parts.push(s.additionalProperties && typeof s.additionalProperties === 'object' ? `map of ${schemaHtml(s.additionalProperties as Schema, depth)}` : 'object');
+  else if (type === 'object' && !s.properties)
+    parts.push(
+      s.additionalProperties && typeof s.additionalProperties === 'object'
+        ? `map of ${schemaHtml(s.additionalProperties as Schema, depth)}`
+        : 'object',
+    );
   for (const [k, label] of [
     ['minimum', '≥'],
     ['maximum', '≤'],
@@ -45,7 +50,8 @@ function schemaHtml(s: Schema | Ref, depth = 0): string {
   ] as const) {
     if (typeof s[k] === 'number') facets.push(`${label} ${s[k]}`);
   }
-  for (const k of ['format', 'pattern', 'contentMediaType', 'contentEncoding'] as const) if (typeof s[k] === 'string') facets.push(`${k} <code>${esc(s[k] as string)}</code>`);
+  for (const k of ['format', 'pattern', 'contentMediaType', 'contentEncoding'] as const)
+    if (typeof s[k] === 'string') facets.push(`${k} <code>${esc(s[k] as string)}</code>`);
   if ('default' in s) facets.push(`default <code>${esc(JSON.stringify(s.default))}</code>`);
   let html = parts.join(' ') || 'any';
   if (facets.length > 0) html += ` <span class="facets">(${facets.join(', ')})</span>`;
@@ -53,7 +59,8 @@ function schemaHtml(s: Schema | Ref, depth = 0): string {
   if (s.properties && typeof s.properties === 'object') {
     const required = new Set(Array.isArray(s.required) ? (s.required as string[]) : []);
     const rows = Object.entries(s.properties as Record<string, Schema>).map(
-      ([name, p]) => `<li><code>${esc(name)}</code>${required.has(name) ? ' <span class="req" title="required">required</span>' : ''}: ${schemaHtml(p, depth + 1)}</li>`,
+      ([name, p]) =>
+        `<li><code>${esc(name)}</code>${required.has(name) ? ' <span class="req" title="required">required</span>' : ''}: ${schemaHtml(p, depth + 1)}</li>`,
     );
     const extra = s.additionalProperties === false ? '' : '<li><em>other fields allowed</em></li>';
     html = `${type === 'object' ? 'object' : html}<ul>${rows.join('')}${extra}</ul>`;
@@ -74,7 +81,10 @@ function mediaHtml(types: Record<string, MediaType>): string {
 function parametersHtml(doc: OpenApiDocument, params: Array<Parameter | Ref>): string {
   const rows = params
     .map((p) => resolve<Parameter>(doc, p))
-    .map((p) => `<tr><td><code>${esc(p.name)}</code></td><td>${p.in}${p.required ? ', required' : ''}</td><td>${schemaHtml(p.schema, 1)}</td><td>${prose(p.description)}</td></tr>`);
+    .map(
+      (p) =>
+        `<tr><td><code>${esc(p.name)}</code></td><td>${p.in}${p.required ? ', required' : ''}</td><td>${schemaHtml(p.schema, 1)}</td><td>${prose(p.description)}</td></tr>`,
+    );
   return `<table><thead><tr><th scope="col">name</th><th scope="col">in</th><th scope="col">schema</th><th scope="col">what</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
@@ -107,16 +117,25 @@ export function renderDocs(doc: OpenApiDocument, page: DocsPage): string {
   const ops = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ path, method, op })));
   const byTag = doc.tags.map((t) => ({ tag: t, ops: ops.filter((o) => o.op.tags.includes(t.name)) }));
   const toc = byTag
-    .map(({ tag, ops: list }) => `<li>${esc(tag.name)}<ul>${list.map((o) => `<li><a href="#${anchor('op', o.op.operationId)}"><span class="method m-${o.method}">${o.method.toUpperCase()}</span> ${esc(o.path)}</a></li>`).join('')}</ul></li>`)
+    .map(
+      ({ tag, ops: list }) =>
+        `<li>${esc(tag.name)}<ul>${list.map((o) => `<li><a href="#${anchor('op', o.op.operationId)}"><span class="method m-${o.method}">${o.method.toUpperCase()}</span> ${esc(o.path)}</a></li>`).join('')}</ul></li>`,
+    )
     .join('');
   const scheme = Object.entries(doc.components.securitySchemes)
     .map(([name, s]) => `<p><strong>${esc(name)}</strong>: header <code>${esc(s.name)}</code>. ${prose(s.description)}</p>`)
     .join('');
   const sections = byTag
-    .map(({ tag, ops: list }) => `<h2 id="${anchor('tag', tag.name)}">${esc(tag.name)}</h2><p>${prose(tag.description)}</p>${list.map((o) => operationHtml(doc, o.method, o.path, o.op)).join('\n')}`)
+    .map(
+      ({ tag, ops: list }) =>
+        `<h2 id="${anchor('tag', tag.name)}">${esc(tag.name)}</h2><p>${prose(tag.description)}</p>${list.map((o) => operationHtml(doc, o.method, o.path, o.op)).join('\n')}`,
+    )
     .join('\n');
   const schemas = Object.entries(doc.components.schemas)
-    .map(([name, s]) => `<section class="schema" id="${anchor('schema', name)}"><h3>${esc(name)}</h3>${s.description ? `<p>${prose(s.description as string)}</p>` : ''}<div>${schemaHtml(s)}</div></section>`)
+    .map(
+      ([name, s]) =>
+        `<section class="schema" id="${anchor('schema', name)}"><h3>${esc(name)}</h3>${s.description ? `<p>${prose(s.description as string)}</p>` : ''}<div>${schemaHtml(s)}</div></section>`,
+    )
     .join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">

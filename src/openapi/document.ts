@@ -78,7 +78,15 @@ export interface ContractLimits {
 export const API_VERSION = '1.0.0';
 export const SECURITY_SCHEME = 'ApiKey';
 /** Raw image bodies POST /predict accepts (src/handlers/middleware/http-input.ts IMAGE_TYPES). */
-export const RAW_IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/gif', 'image/tiff', 'image/avif', 'application/octet-stream'] as const;
+export const RAW_IMAGE_TYPES = [
+  'image/jpeg',
+  'image/png',
+  'image/webp',
+  'image/gif',
+  'image/tiff',
+  'image/avif',
+  'application/octet-stream',
+] as const;
 /** Every `code` the API answers with (src/core/errors.ts), and only those. */
 export const ERROR_CODES = [
   'BAD_REQUEST',
@@ -138,8 +146,18 @@ const keyedHeaders = {
 const publicHeaders = { 'X-Request-Id': ref('headers', 'X-Request-Id') };
 const PUBLIC: Pick<Operation, 'security' | 'x-access'> = { security: [], 'x-access': 'public' };
 
-const modelParam: Parameter = { name: 'model', in: 'query', description: 'The model to classify with (GET /models lists them); default: the default model.', schema: { type: 'string', minLength: 1, maxLength: 1024 } };
-const topKParam: Parameter = { name: 'topK', in: 'query', description: 'How many labels to return, best first.', schema: { ...int(1, 20), default: 5 } };
+const modelParam: Parameter = {
+  name: 'model',
+  in: 'query',
+  description: 'The model to classify with (GET /models lists them); default: the default model.',
+  schema: { type: 'string', minLength: 1, maxLength: 1024 },
+};
+const topKParam: Parameter = {
+  name: 'topK',
+  in: 'query',
+  description: 'How many labels to return, best first.',
+  schema: { ...int(1, 20), default: 5 },
+};
 
 function schemas(limits: ContractLimits): Record<string, Schema> {
   const prediction = obj({ label: { type: 'string' }, index: int(0), score: { type: 'number', minimum: 0, maximum: 1 } });
@@ -224,7 +242,12 @@ function schemas(limits: ContractLimits): Record<string, Schema> {
         live: { const: true },
         ready: { type: 'boolean' },
         error: { type: 'string', description: 'Why a model failed to load.' },
-        model: { type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' } }, required: ['name'], additionalProperties: false },
+        model: {
+          type: 'object',
+          properties: { name: { type: 'string' }, version: { type: 'string' } },
+          required: ['name'],
+          additionalProperties: false,
+        },
         models: { type: 'array', items: { type: 'string' } },
         stage: { type: 'string' },
         uptimeSeconds: int(0),
@@ -243,7 +266,14 @@ function schemas(limits: ContractLimits): Record<string, Schema> {
       version: { type: 'string' },
       description: { type: 'string' },
       default: { type: 'boolean' },
-      input: obj({ name: { type: 'string' }, layout: { const: 'NCHW' }, channels: { const: 'RGB' }, height: int(1), width: int(1), dynamicBatch: { type: 'boolean' } }),
+      input: obj({
+        name: { type: 'string' },
+        layout: { const: 'NCHW' },
+        channels: { const: 'RGB' },
+        height: int(1),
+        width: int(1),
+        dynamicBatch: { type: 'boolean' },
+      }),
       output: obj({ name: { type: 'string' }, kind: { enum: ['logits', 'probabilities'] }, classes: int(1) }),
       preprocessing: obj({
         width: int(1),
@@ -269,7 +299,11 @@ function schemas(limits: ContractLimits): Record<string, Schema> {
         names: {
           type: 'array',
           maxItems: limits.maxPresignedUrls,
-          items: { type: 'string', minLength: 1, description: 'Sanitised to [A-Za-z0-9._-]; at most 255 bytes; no leading dot; unique once sanitised.' },
+          items: {
+            type: 'string',
+            minLength: 1,
+            description: 'Sanitised to [A-Za-z0-9._-]; at most 255 bytes; no leading dot; unique once sanitised.',
+          },
         },
         model: { type: 'string' },
         topK: { oneOf: [int(1, 20), { type: 'string', pattern: '^[0-9]+$' }] },
@@ -319,7 +353,11 @@ function schemas(limits: ContractLimits): Record<string, Schema> {
           properties: {
             jsonl: { type: 'string' },
             csv: { type: 'string' },
-            download: obj({ jsonl: { type: 'string', format: 'uri' }, csv: { type: 'string', format: 'uri' } }, ['jsonl', 'csv'], 'Once finished: presigned links to the assembled files.'),
+            download: obj(
+              { jsonl: { type: 'string', format: 'uri' }, csv: { type: 'string', format: 'uri' } },
+              ['jsonl', 'csv'],
+              'Once finished: presigned links to the assembled files.',
+            ),
           },
           required: ['jsonl', 'csv'],
           additionalProperties: false,
@@ -358,7 +396,10 @@ function schemas(limits: ContractLimits): Record<string, Schema> {
             requests: int(0),
             verdict: obj({
               ready: { type: 'boolean' },
-              checks: { type: 'array', items: obj({ name: { type: 'string' }, value: { type: 'number' }, limit: { type: 'number' }, pass: { type: 'boolean' } }) },
+              checks: {
+                type: 'array',
+                items: obj({ name: { type: 'string' }, value: { type: 'number' }, limit: { type: 'number' }, pass: { type: 'boolean' } }),
+              },
             }),
             href: { type: 'string', description: 'The HTML report, relative to the API root.' },
           },
@@ -368,7 +409,12 @@ function schemas(limits: ContractLimits): Record<string, Schema> {
     }),
     OpenApi: {
       type: 'object',
-      properties: { openapi: { type: 'string', pattern: '^3\\.1\\.' }, info: { type: 'object' }, paths: { type: 'object' }, components: { type: 'object' } },
+      properties: {
+        openapi: { type: 'string', pattern: '^3\\.1\\.' },
+        info: { type: 'object' },
+        paths: { type: 'object' },
+        components: { type: 'object' },
+      },
       required: ['openapi', 'info', 'paths'],
     },
   };
@@ -376,7 +422,11 @@ function schemas(limits: ContractLimits): Record<string, Schema> {
 
 function headers(): Record<string, Header> {
   return {
-    'X-Request-Id': { description: 'The id of this request in the logs; quote it when reporting a problem.', required: true, schema: { type: 'string', minLength: 1 } },
+    'X-Request-Id': {
+      description: 'The id of this request in the logs; quote it when reporting a problem.',
+      required: true,
+      schema: { type: 'string', minLength: 1 },
+    },
     'Retry-After': { description: 'Seconds to wait before trying again.', required: true, schema: { type: 'string', pattern: '^[0-9]+$' } },
     RateLimit: {
       description:
@@ -387,11 +437,22 @@ function headers(): Record<string, Header> {
       description: "The key's limit: `q` requests of burst, earned back in `w` seconds.",
       schema: { type: 'string', pattern: '^"[^"]+";q=[0-9]+;w=[0-9]+$' },
     },
-    'WWW-Authenticate': { description: 'The scheme: an API key in the x-api-key header.', required: true, schema: { type: 'string', pattern: '^ApiKey ' } },
+    'WWW-Authenticate': {
+      description: 'The scheme: an API key in the x-api-key header.',
+      required: true,
+      schema: { type: 'string', pattern: '^ApiKey ' },
+    },
     Location: { description: 'The new job.', required: true, schema: { type: 'string', pattern: '^/jobs/' } },
-    Link: { description: 'The next page, as `<…&after=…>; rel="next"`; absent on the last page.', schema: { type: 'string', pattern: 'rel="next"$' } },
+    Link: {
+      description: 'The next page, as `<…&after=…>; rel="next"`; absent on the last page.',
+      schema: { type: 'string', pattern: 'rel="next"$' },
+    },
     'X-Next-Cursor': { description: "The next page's `after`; absent on the last page.", schema: { type: 'string' } },
-    'X-Job-Status': { description: "The job's status when this page was read.", required: true, schema: { enum: ['pending', 'running', 'done', 'failed'] } },
+    'X-Job-Status': {
+      description: "The job's status when this page was read.",
+      required: true,
+      schema: { enum: ['pending', 'running', 'done', 'failed'] },
+    },
   };
 }
 
@@ -399,12 +460,21 @@ function responses(): Record<string, Response> {
   const retry = { 'Retry-After': ref('headers', 'Retry-After') };
   return {
     BadRequest: errorResponse('Malformed request: JSON, base64, multipart, or a parameter out of range', ['BAD_REQUEST']),
-    Unauthorized: errorResponse('No x-api-key, or one this service does not know', ['UNAUTHORIZED'], { 'WWW-Authenticate': ref('headers', 'WWW-Authenticate') }),
+    Unauthorized: errorResponse('No x-api-key, or one this service does not know', ['UNAUTHORIZED'], {
+      'WWW-Authenticate': ref('headers', 'WWW-Authenticate'),
+    }),
     Forbidden: errorResponse("A valid key that is not an operator's", ['FORBIDDEN'], keyedHeaders),
-    RateLimited: errorResponse("Over this key's rate (in AWS also its daily quota)", ['RATE_LIMITED'], { ...retry, RateLimit: keyedHeaders.RateLimit, 'RateLimit-Policy': keyedHeaders['RateLimit-Policy'] }),
+    RateLimited: errorResponse("Over this key's rate (in AWS also its daily quota)", ['RATE_LIMITED'], {
+      ...retry,
+      RateLimit: keyedHeaders.RateLimit,
+      'RateLimit-Policy': keyedHeaders['RateLimit-Policy'],
+    }),
     PayloadTooLarge: errorResponse('The body, an image or the number of images is over its limit', ['PAYLOAD_TOO_LARGE'], keyedHeaders),
     UnsupportedMediaType: errorResponse('A Content-Type this route does not take', ['UNSUPPORTED_MEDIA_TYPE'], keyedHeaders),
-    Overloaded: errorResponse('Shed by admission control, or the models are not loaded yet', ['OVERLOADED', 'NOT_READY'], { ...retry, ...keyedHeaders }),
+    Overloaded: errorResponse('Shed by admission control, or the models are not loaded yet', ['OVERLOADED', 'NOT_READY'], {
+      ...retry,
+      ...keyedHeaders,
+    }),
     Timeout: errorResponse('The work did not finish in time', ['TIMEOUT'], keyedHeaders),
     Internal: errorResponse('A bug; logged with the request id', ['INTERNAL']),
   };
@@ -419,7 +489,13 @@ const imageErrors = {
   '504': ref('responses', 'Timeout'),
 };
 
-const jobIdParam: Parameter = { name: 'jobId', in: 'path', required: true, description: 'From POST /jobs.', schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' } };
+const jobIdParam: Parameter = {
+  name: 'jobId',
+  in: 'path',
+  required: true,
+  description: 'From POST /jobs.',
+  schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' },
+};
 const jobErrors = {
   '400': errorResponse('A malformed job id or parameter', ['BAD_REQUEST'], keyedHeaders),
   '404': errorResponse('No such job, or one of another client (its existence is not told)', ['JOB_NOT_FOUND'], keyedHeaders),
@@ -429,7 +505,11 @@ const notFound = (what: string) => errorResponse(what, ['NOT_FOUND'], publicHead
 
 function paths(limits: ContractLimits): OpenApiDocument['paths'] {
   const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
-  const imageParts: Schema = { type: 'string', contentMediaType: 'image/*', description: `An image of at most ${limits.maxImageBytes.toLocaleString('en-US')} bytes.` };
+  const imageParts: Schema = {
+    type: 'string',
+    contentMediaType: 'image/*',
+    description: `An image of at most ${limits.maxImageBytes.toLocaleString('en-US')} bytes.`,
+  };
   return {
     '/predict': {
       post: {
@@ -467,7 +547,12 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
             },
           },
         },
-        responses: { '200': { description: 'The top-k labels', headers: keyedHeaders, content: json(schema('Classification')) }, ...imageErrors, '422': errorResponse('Decodes but is unusable: zero size, or over the pixel limit', ['UNUSABLE_IMAGE'], keyedHeaders), ...keyed },
+        responses: {
+          '200': { description: 'The top-k labels', headers: keyedHeaders, content: json(schema('Classification')) },
+          ...imageErrors,
+          '422': errorResponse('Decodes but is unusable: zero size, or over the pixel limit', ['UNUSABLE_IMAGE'], keyedHeaders),
+          ...keyed,
+        },
       },
     },
     '/predict/batch': {
@@ -502,7 +587,11 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
             },
           },
         },
-        responses: { '200': { description: 'One result per image', headers: keyedHeaders, content: json(schema('BatchClassification')) }, ...imageErrors, ...keyed },
+        responses: {
+          '200': { description: 'One result per image', headers: keyedHeaders, content: json(schema('BatchClassification')) },
+          ...imageErrors,
+          ...keyed,
+        },
       },
     },
     '/health': {
@@ -514,7 +603,11 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
         ...PUBLIC,
         responses: {
           '200': { description: 'Live, and ready where this process classifies', headers: publicHeaders, content: json(schema('Health')) },
-          '503': { description: 'Still loading the models, or a model failed to load', headers: { ...publicHeaders, 'Retry-After': ref('headers', 'Retry-After') }, content: json(schema('Health')) },
+          '503': {
+            description: 'Still loading the models, or a model failed to load',
+            headers: { ...publicHeaders, 'Retry-After': ref('headers', 'Retry-After') },
+            content: json(schema('Health')),
+          },
           '500': ref('responses', 'Internal'),
         },
       },
@@ -525,7 +618,14 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
         summary: 'The registered models',
         tags: ['Operate'],
         'x-access': 'client',
-        responses: { '200': { description: 'Each model: version, input, preprocessing, labels, sha256, load time', headers: keyedHeaders, content: json(schema('Models')) }, ...keyed },
+        responses: {
+          '200': {
+            description: 'Each model: version, input, preprocessing, labels, sha256, load time',
+            headers: keyedHeaders,
+            content: json(schema('Models')),
+          },
+          ...keyed,
+        },
       },
     },
     '/metrics': {
@@ -536,7 +636,15 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
         tags: ['Operate'],
         'x-access': 'operator',
         responses: {
-          '200': { description: 'Text exposition format 0.0.4', headers: keyedHeaders, content: { 'text/plain': { schema: text('http_requests_total{route,status}, http_request_duration_seconds, images_classified_total{model,outcome}, …') } } },
+          '200': {
+            description: 'Text exposition format 0.0.4',
+            headers: keyedHeaders,
+            content: {
+              'text/plain': {
+                schema: text('http_requests_total{route,status}, http_request_duration_seconds, images_classified_total{model,outcome}, …'),
+              },
+            },
+          },
           '403': ref('responses', 'Forbidden'),
           ...keyed,
         },
@@ -547,7 +655,7 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
         operationId: 'createJob',
         summary: 'Create a batch job and its upload forms',
         description:
-          'The job is the caller\'s: other keys get 404 for it. Each upload is a presigned POST form to the bucket, bound to its key, a content type and a size; S3 `ObjectCreated` then queues each image.',
+          "The job is the caller's: other keys get 404 for it. Each upload is a presigned POST form to the bucket, bound to its key, a content type and a size; S3 `ObjectCreated` then queues each image.",
         tags: ['Batch'],
         'x-access': 'client',
         requestBody: { required: false, content: json(schema('CreateJob')) },
@@ -579,17 +687,36 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
         'x-access': 'client',
         parameters: [
           jobIdParam,
-          { name: 'format', in: 'query', description: 'JSON Lines or CSV (a header row on each page).', schema: { enum: ['jsonl', 'csv'], default: 'jsonl' } },
+          {
+            name: 'format',
+            in: 'query',
+            description: 'JSON Lines or CSV (a header row on each page).',
+            schema: { enum: ['jsonl', 'csv'], default: 'jsonl' },
+          },
           { name: 'limit', in: 'query', description: 'Records per page.', schema: { ...int(1, 5000), default: 1000 } },
-          { name: 'after', in: 'query', description: 'The cursor of the previous page (X-Next-Cursor).', schema: { type: 'string', maxLength: 1024 } },
+          {
+            name: 'after',
+            in: 'query',
+            description: 'The cursor of the previous page (X-Next-Cursor).',
+            schema: { type: 'string', maxLength: 1024 },
+          },
         ],
         responses: {
           '200': {
             description: 'A page of result records',
-            headers: { ...keyedHeaders, 'X-Job-Status': ref('headers', 'X-Job-Status'), Link: ref('headers', 'Link'), 'X-Next-Cursor': ref('headers', 'X-Next-Cursor') },
+            headers: {
+              ...keyedHeaders,
+              'X-Job-Status': ref('headers', 'X-Job-Status'),
+              Link: ref('headers', 'Link'),
+              'X-Next-Cursor': ref('headers', 'X-Next-Cursor'),
+            },
             content: {
               'application/x-ndjson': { schema: text('One ResultRecord per line.'), 'x-line-schema': schema('ResultRecord') },
-              'text/csv': { schema: text('key,ok,label,index,score,error_code,error_message,model,predictions; cells a spreadsheet would run as formulas get a leading quote.') },
+              'text/csv': {
+                schema: text(
+                  'key,ok,label,index,score,error_code,error_message,model,predictions; cells a spreadsheet would run as formulas get a leading quote.',
+                ),
+              },
             },
           },
           ...jobErrors,
@@ -604,7 +731,10 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
         description: 'Classify, Batch, Operate and (locally) Load reports; asks for an API key once per browser session.',
         tags: ['Console'],
         ...PUBLIC,
-        responses: { '200': { description: 'The page', headers: publicHeaders, content: { 'text/html': { schema: text('The console page.') } } }, '500': ref('responses', 'Internal') },
+        responses: {
+          '200': { description: 'The page', headers: publicHeaders, content: { 'text/html': { schema: text('The console page.') } } },
+          '500': ref('responses', 'Internal'),
+        },
       },
     },
     '/console/{file}': {
@@ -615,7 +745,11 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
         ...PUBLIC,
         parameters: [{ name: 'file', in: 'path', required: true, description: 'An asset of the console.', schema: { enum: ['app.js', 'app.css'] } }],
         responses: {
-          '200': { description: 'The asset', headers: publicHeaders, content: { 'text/javascript': { schema: text('The console script.') }, 'text/css': { schema: text('The console style sheet.') } } },
+          '200': {
+            description: 'The asset',
+            headers: publicHeaders,
+            content: { 'text/javascript': { schema: text('The console script.') }, 'text/css': { schema: text('The console style sheet.') } },
+          },
           '404': notFound('No such asset'),
           '500': ref('responses', 'Internal'),
         },
@@ -627,7 +761,10 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
         summary: 'This document',
         tags: ['Console'],
         ...PUBLIC,
-        responses: { '200': { description: 'OpenAPI 3.1', headers: publicHeaders, content: json(schema('OpenApi')) }, '500': ref('responses', 'Internal') },
+        responses: {
+          '200': { description: 'OpenAPI 3.1', headers: publicHeaders, content: json(schema('OpenApi')) },
+          '500': ref('responses', 'Internal'),
+        },
       },
     },
     '/docs': {
@@ -636,7 +773,14 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
         summary: 'This document, rendered',
         tags: ['Console'],
         ...PUBLIC,
-        responses: { '200': { description: 'Every route, its parameters, bodies and answers', headers: publicHeaders, content: { 'text/html': { schema: text('The rendered reference.') } } }, '500': ref('responses', 'Internal') },
+        responses: {
+          '200': {
+            description: 'Every route, its parameters, bodies and answers',
+            headers: publicHeaders,
+            content: { 'text/html': { schema: text('The rendered reference.') } },
+          },
+          '500': ref('responses', 'Internal'),
+        },
       },
     },
     '/reports': {
@@ -647,7 +791,11 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
         tags: ['Console'],
         ...PUBLIC,
         'x-local-only': true,
-        responses: { '200': { description: 'The runs', headers: publicHeaders, content: json(schema('LoadReports')) }, '404': notFound('Not served here: load reports live beside `npm start`'), '500': ref('responses', 'Internal') },
+        responses: {
+          '200': { description: 'The runs', headers: publicHeaders, content: json(schema('LoadReports')) },
+          '404': notFound('Not served here: load reports live beside `npm start`'),
+          '500': ref('responses', 'Internal'),
+        },
       },
     },
     '/reports/{run}': {
@@ -657,9 +805,21 @@ function paths(limits: ContractLimits): OpenApiDocument['paths'] {
         tags: ['Console'],
         ...PUBLIC,
         'x-local-only': true,
-        parameters: [{ name: 'run', in: 'path', required: true, description: 'A run folder under reports/.', schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' } }],
+        parameters: [
+          {
+            name: 'run',
+            in: 'path',
+            required: true,
+            description: 'A run folder under reports/.',
+            schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]*$' },
+          },
+        ],
         responses: {
-          '200': { description: 'The self-contained report (inline SVG, no network)', headers: publicHeaders, content: { 'text/html': { schema: text('The report.') } } },
+          '200': {
+            description: 'The self-contained report (inline SVG, no network)',
+            headers: publicHeaders,
+            content: { 'text/html': { schema: text('The report.') } },
+          },
           '404': notFound('No such run, or not served here'),
           '500': ref('responses', 'Internal'),
         },

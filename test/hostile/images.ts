@@ -36,7 +36,10 @@ export interface HostileImage {
 }
 
 export const ok = (extra: Omit<ImageExpectation, 'accept'> = {}): ImageExpectation => ({ accept: [{ status: 200 }], ...extra });
-export const refused = (status: number, code: string, extra: Omit<ImageExpectation, 'accept'> = {}): ImageExpectation => ({ accept: [{ status, code }], ...extra });
+export const refused = (status: number, code: string, extra: Omit<ImageExpectation, 'accept'> = {}): ImageExpectation => ({
+  accept: [{ status, code }],
+  ...extra,
+});
 
 /** Bombs and lying headers must be refused from the header alone, as the issue measured (5–12 ms); generous for 2 shared cores. */
 export const REFUSE_FAST_MS = 1500;
@@ -132,7 +135,9 @@ export async function exifRotated(name: string, o: number): Promise<Buffer> {
   const stored = await jpegOf(sharp(pixels), o);
   const [shown, upright] = await Promise.all([
     sharp(stored).rotate().raw().toBuffer({ resolveWithObject: true }),
-    sharp(await uprightJpeg(name)).raw().toBuffer({ resolveWithObject: true }),
+    sharp(await uprightJpeg(name))
+      .raw()
+      .toBuffer({ resolveWithObject: true }),
   ]);
   let diff = 0;
   for (let i = 0; i < upright.data.length; i++) diff += Math.abs((shown.data[i] ?? 0) - (upright.data[i] ?? 0));
@@ -143,13 +148,27 @@ export async function exifRotated(name: string, o: number): Promise<Buffer> {
   return stored;
 }
 
-const small = lazy(() => sharp({ create: { width: 8, height: 8, channels: 3, background: '#7a8a9a' } }).jpeg({ quality: 20 }).toBuffer());
-const smallPng = lazy(() => sharp({ create: { width: 4, height: 4, channels: 3, background: '#7a8a9a' } }).png().toBuffer());
-const smallGif = lazy(() => sharp({ create: { width: 4, height: 4, channels: 3, background: '#7a8a9a' } }).gif().toBuffer());
+const small = lazy(() =>
+  sharp({ create: { width: 8, height: 8, channels: 3, background: '#7a8a9a' } })
+    .jpeg({ quality: 20 })
+    .toBuffer(),
+);
+const smallPng = lazy(() =>
+  sharp({ create: { width: 4, height: 4, channels: 3, background: '#7a8a9a' } })
+    .png()
+    .toBuffer(),
+);
+const smallGif = lazy(() =>
+  sharp({ create: { width: 4, height: 4, channels: 3, background: '#7a8a9a' } })
+    .gif()
+    .toBuffer(),
+);
 const EAGLE = 'bald_eagle.jpeg';
 const EAGLE_TOP1 = 22;
 const eagle = () => sharp(seed(EAGLE));
-const frames = lazy(() => Promise.all([EAGLE, 'pelican.jpeg', 'goldfish.jpg'].map((n) => sharp(seed(n)).resize(400, 300, { fit: 'fill' }).png().toBuffer())));
+const frames = lazy(() =>
+  Promise.all([EAGLE, 'pelican.jpeg', 'goldfish.jpg'].map((n) => sharp(seed(n)).resize(400, 300, { fit: 'fill' }).png().toBuffer())),
+);
 
 /** The JPEG seeds: truncation needs entropy-coded data to cut into. */
 const jpegSeeds = () => seedNames().filter((n) => /\.jpe?g$/i.test(n));
@@ -186,8 +205,24 @@ export function hostileImages(): HostileImage[] {
     ['rgb16-png', 'png', 'image/png', () => eagle().toColourspace('rgb16').png().toBuffer()],
     ['palette-png', 'png', 'image/png', () => eagle().png({ palette: true }).toBuffer()],
     ['grey-alpha-png', 'png', 'image/png', () => eagle().grayscale().ensureAlpha(0.6).png().toBuffer()],
-    ['animated-gif', 'gif', 'image/gif', async () => sharp(await frames(), { join: { animated: true } }).gif().toBuffer()],
-    ['animated-webp', 'webp', 'image/webp', async () => sharp(await frames(), { join: { animated: true } }).webp().toBuffer()],
+    [
+      'animated-gif',
+      'gif',
+      'image/gif',
+      async () =>
+        sharp(await frames(), { join: { animated: true } })
+          .gif()
+          .toBuffer(),
+    ],
+    [
+      'animated-webp',
+      'webp',
+      'image/webp',
+      async () =>
+        sharp(await frames(), { join: { animated: true } })
+          .webp()
+          .toBuffer(),
+    ],
     ['avif', 'avif', 'image/avif', () => eagle().avif({ effort: 0 }).toBuffer()],
     ['webp', 'webp', 'image/webp', () => eagle().webp().toBuffer()],
     ['tiff', 'tiff', 'image/tiff', () => eagle().tiff().toBuffer()],
@@ -197,8 +232,20 @@ export function hostileImages(): HostileImage[] {
   }
 
   // Not images at all.
-  add({ name: 'garbage/text', file: 'garbage-text.jpg', type: 'image/jpeg', bytes: async () => Buffer.from('hello, this is not an image at all\n'), expect: refused(400, 'INVALID_IMAGE') });
-  add({ name: 'garbage/random-4KiB', file: 'garbage-random.jpg', type: 'image/jpeg', bytes: async () => randomBytes(4096, 11), expect: refused(400, 'INVALID_IMAGE') });
+  add({
+    name: 'garbage/text',
+    file: 'garbage-text.jpg',
+    type: 'image/jpeg',
+    bytes: async () => Buffer.from('hello, this is not an image at all\n'),
+    expect: refused(400, 'INVALID_IMAGE'),
+  });
+  add({
+    name: 'garbage/random-4KiB',
+    file: 'garbage-random.jpg',
+    type: 'image/jpeg',
+    bytes: async () => randomBytes(4096, 11),
+    expect: refused(400, 'INVALID_IMAGE'),
+  });
   add({
     name: 'garbage/jpeg-magic-then-random',
     file: 'garbage-jpeg-magic.jpg',
@@ -213,7 +260,14 @@ export function hostileImages(): HostileImage[] {
     bytes: async () => Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), randomBytes(4096, 13)]),
     expect: refused(400, 'INVALID_IMAGE'),
   });
-  add({ name: 'garbage/empty-file', file: 'empty.jpg', type: 'image/jpeg', raw: false, bytes: async () => Buffer.alloc(0), expect: refused(400, 'INVALID_IMAGE') });
+  add({
+    name: 'garbage/empty-file',
+    file: 'empty.jpg',
+    type: 'image/jpeg',
+    raw: false,
+    bytes: async () => Buffer.alloc(0),
+    expect: refused(400, 'INVALID_IMAGE'),
+  });
 
   // Defect 9: cut short. Ending with FFD9 makes it look complete; libvips must still refuse it.
   for (const name of jpegSeeds()) {
@@ -229,20 +283,75 @@ export function hostileImages(): HostileImage[] {
         expect: refused(400, 'INVALID_IMAGE'),
       });
     }
-    add({ name: `truncated/${name}@50%`, file: `truncated-${stem}-50.jpg`, type: 'image/jpeg', bytes: async () => truncated(seed(name), 0.5, false), expect: refused(400, 'INVALID_IMAGE') });
+    add({
+      name: `truncated/${name}@50%`,
+      file: `truncated-${stem}-50.jpg`,
+      type: 'image/jpeg',
+      bytes: async () => truncated(seed(name), 0.5, false),
+      expect: refused(400, 'INVALID_IMAGE'),
+    });
   }
-  add({ name: 'truncated/chelsea.png@50%', file: 'truncated-chelsea-50.png', type: 'image/png', bytes: async () => truncated(seed('chelsea.png'), 0.5, false), expect: refused(400, 'INVALID_IMAGE') });
+  add({
+    name: 'truncated/chelsea.png@50%',
+    file: 'truncated-chelsea-50.png',
+    type: 'image/png',
+    bytes: async () => truncated(seed('chelsea.png'), 0.5, false),
+    expect: refused(400, 'INVALID_IMAGE'),
+  });
 
   // Defect 9: a few hundred bytes whose header claims 36 MP (under the pixel limit, so only the decoder can tell).
-  add({ name: 'lying-header/jpeg-8x8-claims-6000x6000', file: 'lying-jpeg-6000.jpg', type: 'image/jpeg', defect: 9, bytes: async () => jpegClaiming(await small(), 6000, 6000), expect: refused(400, 'INVALID_IMAGE') });
-  add({ name: 'lying-header/png-4x4-claims-6000x6000', file: 'lying-png-6000.png', type: 'image/png', bytes: async () => pngClaiming(await smallPng(), 6000, 6000), expect: refused(400, 'INVALID_IMAGE') });
+  add({
+    name: 'lying-header/jpeg-8x8-claims-6000x6000',
+    file: 'lying-jpeg-6000.jpg',
+    type: 'image/jpeg',
+    defect: 9,
+    bytes: async () => jpegClaiming(await small(), 6000, 6000),
+    expect: refused(400, 'INVALID_IMAGE'),
+  });
+  add({
+    name: 'lying-header/png-4x4-claims-6000x6000',
+    file: 'lying-png-6000.png',
+    type: 'image/png',
+    bytes: async () => pngClaiming(await smallPng(), 6000, 6000),
+    expect: refused(400, 'INVALID_IMAGE'),
+  });
 
   // Zero area. README says 422 for zero size, but no decoder builds a 0-pixel image: refusing the header (400) is as good.
-  const zeroArea = { accept: [{ status: 422, code: 'UNUSABLE_IMAGE' }, { status: 400, code: 'INVALID_IMAGE' }], maxMs: REFUSE_FAST_MS };
-  add({ name: 'zero-area/png-0x4', file: 'zero-png-0x4.png', type: 'image/png', bytes: async () => pngClaiming(await smallPng(), 0, 4), expect: zeroArea });
-  add({ name: 'zero-area/png-4x0', file: 'zero-png-4x0.png', type: 'image/png', bytes: async () => pngClaiming(await smallPng(), 4, 0), expect: zeroArea });
-  add({ name: 'zero-area/jpeg-8x0', file: 'zero-jpeg-8x0.jpg', type: 'image/jpeg', bytes: async () => jpegClaiming(await small(), 8, 0), expect: zeroArea });
-  add({ name: 'zero-area/gif-0x0', file: 'zero-gif-0x0.gif', type: 'image/gif', bytes: async () => gifClaiming(await smallGif(), 0, 0), expect: zeroArea });
+  const zeroArea = {
+    accept: [
+      { status: 422, code: 'UNUSABLE_IMAGE' },
+      { status: 400, code: 'INVALID_IMAGE' },
+    ],
+    maxMs: REFUSE_FAST_MS,
+  };
+  add({
+    name: 'zero-area/png-0x4',
+    file: 'zero-png-0x4.png',
+    type: 'image/png',
+    bytes: async () => pngClaiming(await smallPng(), 0, 4),
+    expect: zeroArea,
+  });
+  add({
+    name: 'zero-area/png-4x0',
+    file: 'zero-png-4x0.png',
+    type: 'image/png',
+    bytes: async () => pngClaiming(await smallPng(), 4, 0),
+    expect: zeroArea,
+  });
+  add({
+    name: 'zero-area/jpeg-8x0',
+    file: 'zero-jpeg-8x0.jpg',
+    type: 'image/jpeg',
+    bytes: async () => jpegClaiming(await small(), 8, 0),
+    expect: zeroArea,
+  });
+  add({
+    name: 'zero-area/gif-0x0',
+    file: 'zero-gif-0x0.gif',
+    type: 'image/gif',
+    bytes: async () => gifClaiming(await smallGif(), 0, 0),
+    expect: zeroArea,
+  });
 
   // Decompression bombs: refused from the header, before any pixel is decoded.
   const bomb = refused(422, 'UNUSABLE_IMAGE', { maxMs: REFUSE_FAST_MS });
@@ -250,16 +359,54 @@ export function hostileImages(): HostileImage[] {
     name: 'bomb/png-8000x6000-one-colour',
     file: 'bomb-png-48mp.png',
     type: 'image/png',
-    bytes: lazy(() => sharp({ create: { width: 8000, height: 6000, channels: 3, background: '#808080' } }).png().toBuffer()),
+    bytes: lazy(() =>
+      sharp({ create: { width: 8000, height: 6000, channels: 3, background: '#808080' } })
+        .png()
+        .toBuffer(),
+    ),
     expect: bomb,
   });
-  add({ name: 'bomb/webp-16383x16383-one-colour', file: 'bomb-webp-268mp.webp', type: 'image/webp', bytes: lazy(() => sharp({ create: { width: 16383, height: 16383, channels: 3, background: '#808080' } }).webp({ lossless: true, effort: 0 }).toBuffer()), expect: bomb });
-  add({ name: 'bomb/png-claims-100000x100000', file: 'bomb-png-claims.png', type: 'image/png', bytes: async () => pngClaiming(await smallPng(), 100_000, 100_000), expect: bomb });
-  add({ name: 'bomb/jpeg-claims-20000x20000', file: 'bomb-jpeg-claims.jpg', type: 'image/jpeg', bytes: async () => jpegClaiming(await small(), 20_000, 20_000), expect: bomb });
-  add({ name: 'bomb/gif-claims-65535x65535', file: 'bomb-gif-claims.gif', type: 'image/gif', bytes: async () => gifClaiming(await smallGif(), 65_535, 65_535), expect: bomb });
+  add({
+    name: 'bomb/webp-16383x16383-one-colour',
+    file: 'bomb-webp-268mp.webp',
+    type: 'image/webp',
+    bytes: lazy(() =>
+      sharp({ create: { width: 16383, height: 16383, channels: 3, background: '#808080' } })
+        .webp({ lossless: true, effort: 0 })
+        .toBuffer(),
+    ),
+    expect: bomb,
+  });
+  add({
+    name: 'bomb/png-claims-100000x100000',
+    file: 'bomb-png-claims.png',
+    type: 'image/png',
+    bytes: async () => pngClaiming(await smallPng(), 100_000, 100_000),
+    expect: bomb,
+  });
+  add({
+    name: 'bomb/jpeg-claims-20000x20000',
+    file: 'bomb-jpeg-claims.jpg',
+    type: 'image/jpeg',
+    bytes: async () => jpegClaiming(await small(), 20_000, 20_000),
+    expect: bomb,
+  });
+  add({
+    name: 'bomb/gif-claims-65535x65535',
+    file: 'bomb-gif-claims.gif',
+    type: 'image/gif',
+    bytes: async () => gifClaiming(await smallGif(), 65_535, 65_535),
+    expect: bomb,
+  });
 
   // A real photo, only too big: over the 4 MiB image limit, under the 4.5 MB body limit.
-  add({ name: 'too-large/jpeg-4.3MB', file: 'too-large.jpg', type: 'image/jpeg', bytes: lazy(async () => jpegPaddedTo(seed(EAGLE), 4_300_000)), expect: refused(413, 'PAYLOAD_TOO_LARGE') });
+  add({
+    name: 'too-large/jpeg-4.3MB',
+    file: 'too-large.jpg',
+    type: 'image/jpeg',
+    bytes: lazy(async () => jpegPaddedTo(seed(EAGLE), 4_300_000)),
+    expect: refused(413, 'PAYLOAD_TOO_LARGE'),
+  });
 
   return images;
 }

@@ -17,7 +17,12 @@ export interface RawResponse {
  */
 export function send(base: string, req: HttpRequest, auth: Record<string, string>): Promise<RawResponse> {
   const url = new URL(req.path, base);
-  const body = req.body === undefined ? undefined : typeof req.body === 'string' ? Buffer.from(req.body) : Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength);
+  const body =
+    req.body === undefined
+      ? undefined
+      : typeof req.body === 'string'
+        ? Buffer.from(req.body)
+        : Buffer.from(req.body.buffer, req.body.byteOffset, req.body.byteLength);
   const headers: Record<string, string> = { ...auth, ...req.headers };
   if (body !== undefined) headers['Content-Length'] = String(body.length);
   return new Promise((resolve, reject) => {

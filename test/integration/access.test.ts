@@ -2,9 +2,9 @@
 // token bucket per client that holds a noisy client back without slowing the others, and jobs readable by their owner.
 import { randomUUID } from 'node:crypto';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { localCredentials } from '../../src/handlers/deps/local-credentials';
 import { postUpload, type UploadForm } from '../../src/tools/cli/upload';
 import { API, authHeaders, call, keyOf, photo } from './helpers';
-import { localCredentials } from '../../src/handlers/deps/local-credentials';
 
 /** One request with exactly these headers (no suite key added, unlike `call`). */
 async function send(method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array) {
@@ -30,22 +30,25 @@ const ROUTES: Array<[string, string, Record<string, string>, Uint8Array | undefi
 ];
 
 describe('access: API keys', () => {
-  it.each(ROUTES)('%s %s answers 401 without a key and with a wrong one, naming the scheme and echoing nothing', async (method, path, headers, body) => {
-    // Prepare
-    const wrong = 'wrong-key-0123456789-abcdef';
-    // Act
-    const none = await send(method, path, headers, body);
-    const bad = await send(method, path, { ...headers, 'x-api-key': wrong }, body);
-    // Assess
-    for (const res of [none, bad]) {
-      expect(res.status).toBe(401);
-      expect(JSON.parse(res.text)).toMatchObject({ error: 'Unauthorized', code: 'UNAUTHORIZED', requestId: expect.any(String) });
-      expect(res.headers.get('www-authenticate')).toBe('ApiKey realm="image-classifier", header="x-api-key"');
-      expect(res.headers.get('ratelimit')).toBeNull();
-    }
-    expect(bad.text).not.toContain(wrong);
-    expect(JSON.parse(none.text).message).toMatch(/x-api-key/);
-  });
+  it.each(ROUTES)(
+    '%s %s answers 401 without a key and with a wrong one, naming the scheme and echoing nothing',
+    async (method, path, headers, body) => {
+      // Prepare
+      const wrong = 'wrong-key-0123456789-abcdef';
+      // Act
+      const none = await send(method, path, headers, body);
+      const bad = await send(method, path, { ...headers, 'x-api-key': wrong }, body);
+      // Assess
+      for (const res of [none, bad]) {
+        expect(res.status).toBe(401);
+        expect(JSON.parse(res.text)).toMatchObject({ error: 'Unauthorized', code: 'UNAUTHORIZED', requestId: expect.any(String) });
+        expect(res.headers.get('www-authenticate')).toBe('ApiKey realm="image-classifier", header="x-api-key"');
+        expect(res.headers.get('ratelimit')).toBeNull();
+      }
+      expect(bad.text).not.toContain(wrong);
+      expect(JSON.parse(none.text).message).toMatch(/x-api-key/);
+    },
+  );
 
   it('serves the same routes to a valid key', async () => {
     const models = await call('GET', '/models');
@@ -141,7 +144,7 @@ describe('access: a token bucket per client', () => {
   });
 });
 
-describe('access: a job is its creator\'s', () => {
+describe("access: a job is its creator's", () => {
   // The global setup's clients: `suite` is the only operator (OPERATOR_KEYS), `other` a plain client.
   const asOther = { 'x-api-key': keyOf('other') };
   const s3 = new S3Client({ endpoint: `http://127.0.0.1:${process.env.S3_PORT}`, forcePathStyle: true, region: 'us-east-1', ...localCredentials() });
@@ -161,7 +164,11 @@ describe('access: a job is its creator\'s', () => {
   const seen = (res: Awaited<ReturnType<typeof send>>, jobId: string) => {
     const { requestId, ...body } = JSON.parse(res.text) as Record<string, unknown>;
     expect(requestId).toEqual(expect.any(String));
-    return { status: res.status, body: JSON.parse(JSON.stringify(body).replaceAll(jobId, '<id>')), headers: [...res.headers.keys()].filter((h) => h !== 'date').sort() };
+    return {
+      status: res.status,
+      body: JSON.parse(JSON.stringify(body).replaceAll(jobId, '<id>')),
+      headers: [...res.headers.keys()].filter((h) => h !== 'date').sort(),
+    };
   };
   const paths = (jobId: string) => [`/jobs/${jobId}`, `/jobs/${jobId}/results`, `/jobs/${jobId}/results?format=csv&limit=1`];
 
@@ -178,7 +185,10 @@ describe('access: a job is its creator\'s', () => {
 
   it("another client's job, its results and its downloads answer 404, exactly as an unknown id; its owner reads them", async () => {
     // Prepare: the suite's job, one photo uploaded with its form, finished.
-    const created = await call('POST', '/jobs', { body: JSON.stringify({ names: ['goldfish.jpg'] }), headers: { 'Content-Type': 'application/json' } });
+    const created = await call('POST', '/jobs', {
+      body: JSON.stringify({ names: ['goldfish.jpg'] }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(created.status).toBe(201);
     const jobId = String(created.body.jobId);
     const [form] = created.body.uploads as UploadForm[];

@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
 import { localCredentials } from '../../src/handlers/deps/local-credentials';
+import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
 import { photoPath } from '../fixtures/paths';
 import { API, authHeaders, call } from './helpers';
 
@@ -107,14 +107,21 @@ function documentedAttributesMd5(attributes: Record<string, { DataType: string; 
     const a = attributes[name];
     if (!a) continue;
     parts.push(prefixed(Buffer.from(name)), prefixed(Buffer.from(a.DataType)));
-    parts.push(a.BinaryValue ? Buffer.concat([Buffer.from([2]), prefixed(a.BinaryValue)]) : Buffer.concat([Buffer.from([1]), prefixed(Buffer.from(a.StringValue ?? ''))]));
+    parts.push(
+      a.BinaryValue
+        ? Buffer.concat([Buffer.from([2]), prefixed(a.BinaryValue)])
+        : Buffer.concat([Buffer.from([1]), prefixed(Buffer.from(a.StringValue ?? ''))]),
+    );
   }
   return md5(Buffer.concat(parts));
 }
 
 beforeAll(async () => {
   // Fail, never skip: a machine without the CLI must not pass these tests by not running them.
-  if (!cli) throw new Error(`the AWS CLI is not installed${process.env.AWS_CLI ? ` at AWS_CLI=${process.env.AWS_CLI}` : ''} (the aws-cli tests need it): apt-get install awscli`);
+  if (!cli)
+    throw new Error(
+      `the AWS CLI is not installed${process.env.AWS_CLI ? ` at AWS_CLI=${process.env.AWS_CLI}` : ''} (the aws-cli tests need it): apt-get install awscli`,
+    );
   const { stdout, stderr } = await run(cli, ['--version'], { env: cliEnv });
   console.log(`aws-cli tests use ${cli}: ${(stdout || stderr).trim()}`);
 });
@@ -128,7 +135,9 @@ describe('AWS CLI against the local SQS (query protocol), beside the SDK (JSON p
   const own = `cli-${Date.now()}`;
   const ownUrl = queueUrl(own);
   const counts = async (url: string) => {
-    const res = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+    const res = await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+    );
     return { visible: Number(res.Attributes?.ApproximateNumberOfMessages), inFlight: Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible) };
   };
 
@@ -162,18 +171,31 @@ describe('AWS CLI against the local SQS (query protocol), beside the SDK (JSON p
     expect(sources).toEqual({ queueUrls: [queueUrl('infer-queue')] });
     // The CLI maps the query error code to SQS's modelled exception.
     expect(missing.code).toBe(254);
-    expect(missing.stderr).toMatch(/\(AWS\.SimpleQueueService\.NonExistentQueue\) when calling the GetQueueUrl operation: The specified queue does not exist\./);
+    expect(missing.stderr).toMatch(
+      /\(AWS\.SimpleQueueService\.NonExistentQueue\) when calling the GetQueueUrl operation: The specified queue does not exist\./,
+    );
   });
 
   it('a message sent with the CLI reaches the SDK with its body and attributes, and one sent with the SDK reaches the CLI; MD5s match the documented ones', async () => {
     // Prepare: a body with what XML and form encodings must both carry (markup, an ampersand, CRLF, non-ASCII).
     const body = `{"note": "<cli> & sdk"}\r\nhéllo 🚀 ${randomBytes(4).toString('hex')}`;
-    const attributes = { model: { DataType: 'String', StringValue: 'mobilenetv2-int8' }, attempt: { DataType: 'Number', StringValue: '2' }, blob: { DataType: 'Binary', BinaryValue: Buffer.from([0, 1, 2, 255]) } };
-    const cliAttributes = JSON.stringify({ ...attributes, blob: { DataType: 'Binary', BinaryValue: attributes.blob.BinaryValue.toString('base64') } });
+    const attributes = {
+      model: { DataType: 'String', StringValue: 'mobilenetv2-int8' },
+      attempt: { DataType: 'Number', StringValue: '2' },
+      blob: { DataType: 'Binary', BinaryValue: Buffer.from([0, 1, 2, 255]) },
+    };
+    const cliAttributes = JSON.stringify({
+      ...attributes,
+      blob: { DataType: 'Binary', BinaryValue: attributes.blob.BinaryValue.toString('base64') },
+    });
 
     // Act: CLI → SDK. The SDK's middleware checks the body MD5 and throws on a mismatch.
     const sent = await awsSqs('send-message', '--queue-url', ownUrl, '--message-body', body, '--message-attributes', cliAttributes);
-    const bySdk = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: ownUrl, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'], WaitTimeSeconds: 5 }))).Messages?.[0];
+    const bySdk = (
+      await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: ownUrl, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['All'], WaitTimeSeconds: 5 }),
+      )
+    ).Messages?.[0];
     await sqs.send(new DeleteMessageCommand({ QueueUrl: ownUrl, ReceiptHandle: bySdk?.ReceiptHandle }));
     // SDK → CLI
     const fromSdk = await sqs.send(new SendMessageCommand({ QueueUrl: ownUrl, MessageBody: body, MessageAttributes: attributes }));
@@ -201,13 +223,23 @@ describe('AWS CLI against the local SQS (query protocol), beside the SDK (JSON p
     expect(bySdk?.MessageId).toBe(sent.MessageId);
     expect(bySdk?.Body).toBe(body);
     expect(bySdk?.MD5OfMessageAttributes).toBe(attributesMd5);
-    expect(bySdk?.MessageAttributes).toEqual({ ...attributes, blob: { DataType: 'Binary', BinaryValue: new Uint8Array(attributes.blob.BinaryValue) } });
+    expect(bySdk?.MessageAttributes).toEqual({
+      ...attributes,
+      blob: { DataType: 'Binary', BinaryValue: new Uint8Array(attributes.blob.BinaryValue) },
+    });
     expect(bySdk?.Attributes?.SenderId).toBe(credentials.accessKeyId);
     expect(more).toEqual([]);
     expect(byCli).toMatchObject({ MessageId: fromSdk.MessageId, Body: body, MD5OfBody: md5(body), MD5OfMessageAttributes: attributesMd5 });
     expect(fromSdk.MD5OfMessageAttributes).toBe(attributesMd5);
-    expect(byCli.MessageAttributes).toEqual({ ...attributes, blob: { DataType: 'Binary', BinaryValue: attributes.blob.BinaryValue.toString('base64') } });
-    expect(byCli.Attributes).toMatchObject({ ApproximateReceiveCount: '1', SenderId: credentials.accessKeyId, SentTimestamp: expect.stringMatching(/^\d{13}$/) });
+    expect(byCli.MessageAttributes).toEqual({
+      ...attributes,
+      blob: { DataType: 'Binary', BinaryValue: attributes.blob.BinaryValue.toString('base64') },
+    });
+    expect(byCli.Attributes).toMatchObject({
+      ApproximateReceiveCount: '1',
+      SenderId: credentials.accessKeyId,
+      SentTimestamp: expect.stringMatching(/^\d{13}$/),
+    });
     expect(inFlight).toEqual({ visible: 0, inFlight: 1 });
     expect(afterDelete).toEqual({ visible: 0, inFlight: 0 });
   });
@@ -228,7 +260,17 @@ describe('AWS CLI against the local SQS (query protocol), beside the SDK (JSON p
     const first = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: ownUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 2 }))).Messages ?? [];
     const released = first.find((m) => m.Body === 'batch a');
     await awsSqs('change-message-visibility', '--queue-url', ownUrl, '--receipt-handle', released?.ReceiptHandle ?? '', '--visibility-timeout', '0');
-    const again = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: ownUrl, MaxNumberOfMessages: 10, VisibilityTimeout: 0, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }))).Messages ?? [];
+    const again =
+      (
+        await sqs.send(
+          new ReceiveMessageCommand({
+            QueueUrl: ownUrl,
+            MaxNumberOfMessages: 10,
+            VisibilityTimeout: 0,
+            MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          }),
+        )
+      ).Messages ?? [];
     const stillHidden = first.find((m) => m.Body === 'batch b');
     const releasedBatch = await awsSqs(
       'change-message-visibility-batch',
@@ -258,7 +300,9 @@ describe('AWS CLI against the local SQS (query protocol), beside the SDK (JSON p
     // Assess
     expect(batch.Successful.map((e: { Id: string }) => e.Id).sort()).toEqual(['a', 'b']);
     expect(batch.Successful.find((e: { Id: string }) => e.Id === 'a')).toMatchObject({ MD5OfMessageBody: md5('batch a') });
-    expect(batch.Successful.find((e: { Id: string }) => e.Id === 'b')).toMatchObject({ MD5OfMessageAttributes: documentedAttributesMd5({ n: { DataType: 'Number', StringValue: '7' } }) });
+    expect(batch.Successful.find((e: { Id: string }) => e.Id === 'b')).toMatchObject({
+      MD5OfMessageAttributes: documentedAttributesMd5({ n: { DataType: 'Number', StringValue: '7' } }),
+    });
     expect(batch.Failed).toEqual([{ Id: 'c', SenderFault: true, Code: 'InvalidParameterValue', Message: expect.stringContaining('DelaySeconds') }]);
     expect(first.map((m) => m.Body).sort()).toEqual(['batch a', 'batch b']);
     expect(again.map((m) => [m.Body, m.Attributes?.ApproximateReceiveCount])).toEqual([['batch a', '2']]);
@@ -283,7 +327,19 @@ describe('AWS CLI against the local SQS (query protocol), beside the SDK (JSON p
     let found: { MessageId: string; ReceiptHandle: string; Body: string; MD5OfBody: string; Attributes: Record<string, string> } | undefined;
     const deadline = Date.now() + 120_000;
     while (!found && Date.now() < deadline) {
-      const res = await awsSqs('receive-message', '--queue-url', queueUrl('infer-dlq'), '--attribute-names', 'All', '--max-number-of-messages', '10', '--visibility-timeout', '60', '--wait-time-seconds', '10');
+      const res = await awsSqs(
+        'receive-message',
+        '--queue-url',
+        queueUrl('infer-dlq'),
+        '--attribute-names',
+        'All',
+        '--max-number-of-messages',
+        '10',
+        '--visibility-timeout',
+        '60',
+        '--wait-time-seconds',
+        '10',
+      );
       for (const m of res?.Messages ?? []) {
         if (m.MessageId === sent.MessageId) found = m;
         else others.set(m.MessageId, m.ReceiptHandle);
@@ -360,17 +416,24 @@ describe('AWS CLI against the local S3', () => {
     ]);
     // The CLI names local files relative to the working directory.
     expect(copied.trim()).toMatch(new RegExp(`^upload: \\S*goldfish\\.jpg to ${prefix}goldfish\\.jpg$`));
-    expect(synced.trim().split('\n').map((line) => line.replace(/^upload: \S*\/album\//, 'upload: album/')).sort()).toEqual([
-      `upload: album/orange.png to ${prefix}album/orange.png`,
-      `upload: album/pelican.jpeg to ${prefix}album/pelican.jpeg`,
-    ]);
+    expect(
+      synced
+        .trim()
+        .split('\n')
+        .map((line) => line.replace(/^upload: \S*\/album\//, 'upload: album/'))
+        .sort(),
+    ).toEqual([`upload: album/orange.png to ${prefix}album/orange.png`, `upload: album/pelican.jpeg to ${prefix}album/pelican.jpeg`]);
     // A second sync finds the same sizes and times and uploads nothing.
     expect(resynced.trim()).toBe('');
     expect(job).toMatchObject({ status: 'done', counts: { expected: 3, ingested: 3, done: 3, failed: 0 } });
     expect(res.status).toBe(200);
     const top1 = Object.fromEntries(results.map((r) => [r.key.split('/').pop(), r.predictions?.[0]?.index]));
     const expected = (name: string) => EXPECTED_TOP5['mobilenetv2-int8']?.[name]?.[0]?.index;
-    expect(top1).toEqual({ 'goldfish.jpg': expected('goldfish.jpg'), 'pelican.jpeg': expected('pelican.jpeg'), 'orange.png': expected('orange.png') });
+    expect(top1).toEqual({
+      'goldfish.jpg': expected('goldfish.jpg'),
+      'pelican.jpeg': expected('pelican.jpeg'),
+      'orange.png': expected('orange.png'),
+    });
   });
 
   it('a file over the multipart threshold (8 MB) goes up in parts and comes back byte for byte; rm removes it', async () => {

@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import sharp from 'sharp';
+import { itemIdOf } from '../../src/core/jobs/records';
+import { localCredentials } from '../../src/handlers/deps/local-credentials';
 import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
 import { postUpload, type UploadForm } from '../../src/tools/cli/upload';
-import { itemIdOf } from '../../src/core/jobs/records';
 import { photoNames } from '../fixtures/paths';
 import { buildZip, deflated } from '../unit/adapters/zip-builder';
 import { API, authHeaders, call, mimeOf, photo } from './helpers';
-import { localCredentials } from '../../src/handlers/deps/local-credentials';
 
 // Real traffic: the local S3 and SQS started by the global setup (ports from its environment).
 const bucket = 'image-classifier-local';
@@ -43,7 +43,9 @@ async function waitForJob(jobId: string, until: (b: JobBody) => boolean, timeout
   throw new Error(`job ${jobId} did not settle: ${JSON.stringify(last)}`);
 }
 
-async function results(jobId: string): Promise<Array<{ key: string; ok: boolean; predictions?: Array<{ index: number }>; error?: { code: string } }>> {
+async function results(
+  jobId: string,
+): Promise<Array<{ key: string; ok: boolean; predictions?: Array<{ index: number }>; error?: { code: string } }>> {
   const res = await fetch(`${API()}/jobs/${jobId}/results?format=jsonl`, { headers: authHeaders() });
   expect(res.status).toBe(200);
   // Read as text: a one-record JSONL body is also a JSON document.
@@ -102,11 +104,17 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
     for (let v = 0; images.length < 200; v++) {
       const n = names[v % names.length] as string;
       const width = 160 + ((v * 37) % 400);
-      const data = await sharp(photo(n)).resize({ width }).jpeg({ quality: 60 + (v % 35) }).toBuffer();
+      const data = await sharp(photo(n))
+        .resize({ width })
+        .jpeg({ quality: 60 + (v % 35) })
+        .toBuffer();
       images.push({ name: `v${v}-${n}.jpg`, data });
     }
     expect(new Set(images.map((i) => createHash('sha256').update(i.data).digest('hex'))).size).toBe(200);
-    const created = await call('POST', '/jobs', { body: JSON.stringify({ names: images.map((i) => i.name), topK: 3 }), headers: { 'Content-Type': 'application/json' } });
+    const created = await call('POST', '/jobs', {
+      body: JSON.stringify({ names: images.map((i) => i.name), topK: 3 }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(created.status).toBe(201);
     const jobId = created.body.jobId as string;
     const uploads = created.body.uploads as Array<UploadForm & { key: string; method: string }>;
@@ -130,7 +138,10 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
     expect(new Set(recs.map((r) => r.key)).size).toBe(200);
     for (const img of images.filter((i) => i.original)) {
       const rec = recs.find((r) => r.key.endsWith(`/${img.name}`));
-      expect({ name: img.name, top1: rec?.predictions?.[0]?.index }).toEqual({ name: img.name, top1: EXPECTED_TOP5['mobilenetv2-int8']?.[img.original ?? '']?.[0]?.index });
+      expect({ name: img.name, top1: rec?.predictions?.[0]?.index }).toEqual({
+        name: img.name,
+        top1: EXPECTED_TOP5['mobilenetv2-int8']?.[img.original ?? '']?.[0]?.index,
+      });
     }
     const done = await call('GET', `/jobs/${jobId}`);
     const csv = await fetch(done.body.results.download.csv as string);
@@ -140,18 +151,27 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
 
   it('presigned POST forms: the storage itself refuses another content type and an over-size image, and the job counts neither', async () => {
     // Prepare: a job of three named images, and one of a generated (extension-less) name, which takes any image type.
-    const created = await call('POST', '/jobs', { body: JSON.stringify({ names: ['good.jpg', 'big.jpg', 'typed.jpg'] }), headers: { 'Content-Type': 'application/json' } });
+    const created = await call('POST', '/jobs', {
+      body: JSON.stringify({ names: ['good.jpg', 'big.jpg', 'typed.jpg'] }),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(created.status).toBe(201);
     const jobId = String(created.body.jobId);
     const [good, big, typed] = created.body.uploads as Array<UploadForm & { key: string }>;
     if (!good || !big || !typed) throw new Error('POST /jobs gave fewer forms than names');
     expect(good.fields['Content-Type']).toBe('image/jpeg');
-    const countOnly = (await call('POST', '/jobs', { body: JSON.stringify({ count: 1 }), headers: { 'Content-Type': 'application/json' } })).body.uploads[0] as UploadForm & { key: string };
+    const countOnly = (await call('POST', '/jobs', { body: JSON.stringify({ count: 1 }), headers: { 'Content-Type': 'application/json' } })).body
+      .uploads[0] as UploadForm & { key: string };
     const maxImageBytes = 4 * 1024 * 1024;
     // Act
     const accepted = await postUpload(good, new Uint8Array(photo('goldfish.jpg')), 'good.jpg', 'image/jpeg');
     const tooLarge = await postUpload(big, new Uint8Array(maxImageBytes + 1), 'big.jpg', 'image/jpeg');
-    const html = await postUpload({ ...typed, fields: { ...typed.fields, 'Content-Type': 'text/html' } }, new Uint8Array(Buffer.from('<script>alert(1)</script>')), 'typed.jpg', 'text/html');
+    const html = await postUpload(
+      { ...typed, fields: { ...typed.fields, 'Content-Type': 'text/html' } },
+      new Uint8Array(Buffer.from('<script>alert(1)</script>')),
+      'typed.jpg',
+      'text/html',
+    );
     const zipForImage = await postUpload(countOnly, new Uint8Array(Buffer.from('PK not an image')), 'x.zip', 'application/zip');
     // Assess: S3's own refusals, and nothing stored or counted but the good photo.
     const code = async (res: Response) => /<Code>([^<]+)<\/Code>/.exec(await res.text())?.[1];
@@ -227,8 +247,13 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
     // Replay the notification (as S3 may) through the ingest function, and re-send the work item (as SQS may).
     const head = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     const etag = (head.ETag ?? '').replace(/"/g, '');
-    const event = { Records: [{ eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: bucket }, object: { key, eTag: etag, size: 1 } } }] };
-    const invoke = await fetch(`http://127.0.0.1:${process.env.LAMBDA_PORT}/2015-03-31/functions/image-classifier-local-ingest/invocations`, { method: 'POST', body: JSON.stringify(event) });
+    const event = {
+      Records: [{ eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: bucket }, object: { key, eTag: etag, size: 1 } } }],
+    };
+    const invoke = await fetch(`http://127.0.0.1:${process.env.LAMBDA_PORT}/2015-03-31/functions/image-classifier-local-ingest/invocations`, {
+      method: 'POST',
+      body: JSON.stringify(event),
+    });
     expect(invoke.status).toBe(200);
     const items = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `jobs/${jobId}/items/` }));
     const itemId = (items.Contents?.[0]?.Key ?? '').split('/').pop();
@@ -253,14 +278,26 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
     await put(`jobs/${jobId}/items/${itemId}`, Buffer.from(JSON.stringify({ key, etag, model: 'mobilenetv2-int8', topK: 2 })));
     const item = { v: 1, jobId, itemId, bucket, key, etag, fresh: true };
     // A stale message (other bytes, as before a re-upload) first, then one whose model and topK are not the job's.
-    for (const message of [{ ...item, etag: 'stale', model: 'mobilenetv2-int8', topK: 5 }, { ...item, model: 'no-such-model', topK: 20 }]) {
+    for (const message of [
+      { ...item, etag: 'stale', model: 'mobilenetv2-int8', topK: 5 },
+      { ...item, model: 'no-such-model', topK: 20 },
+    ]) {
       await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl('infer-queue'), MessageBody: JSON.stringify(message) }));
     }
     const job = await waitForJob(jobId, (b) => b.counts.done + b.counts.failed === 1, 30_000);
     expect(job.counts).toEqual({ expected: 1, ingested: 1, done: 1, failed: 0 });
-    const [rec, ...others] = (await results(jobId)) as unknown as Array<{ etag: string; model: { name: string }; predictions?: Array<{ index: number }> }>;
+    const [rec, ...others] = (await results(jobId)) as unknown as Array<{
+      etag: string;
+      model: { name: string };
+      predictions?: Array<{ index: number }>;
+    }>;
     expect(others).toEqual([]);
-    expect({ etag: rec?.etag, model: rec?.model.name, top: rec?.predictions?.map((p) => p.index).length, top1: rec?.predictions?.[0]?.index }).toEqual({
+    expect({
+      etag: rec?.etag,
+      model: rec?.model.name,
+      top: rec?.predictions?.map((p) => p.index).length,
+      top1: rec?.predictions?.[0]?.index,
+    }).toEqual({
       etag,
       model: 'mobilenetv2-int8',
       top: 2,
@@ -336,7 +373,10 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
 
   it('a poison message goes to the DLQ after maxReceiveCount', async () => {
     const attrs = async (name: string) =>
-      Number((await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl(name), AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes?.ApproximateNumberOfMessages ?? 0);
+      Number(
+        (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl(name), AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes
+          ?.ApproximateNumberOfMessages ?? 0,
+      );
     const before = await attrs('infer-dlq');
     await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl('infer-queue'), MessageBody: '{"this is": "not a work item"}' }));
     const deadline = Date.now() + 60_000;
@@ -360,8 +400,10 @@ describe('batch path: bucket drop → SQS → workers → stored results', () =>
 
 describe('batch path: hostile uploads end as error records, never as a stuck job or a hurt service', () => {
   const json = { 'Content-Type': 'application/json' };
-  const keysUnder = async (prefix: string) => ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key ?? '');
-  const record = async (key: string) => JSON.parse(await ((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body?.transformToString() ?? Promise.resolve('{}')));
+  const keysUnder = async (prefix: string) =>
+    ((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }))).Contents ?? []).map((o) => o.Key ?? '');
+  const record = async (key: string) =>
+    JSON.parse(await ((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body?.transformToString() ?? Promise.resolve('{}')));
 
   it('a zip with one unsafe entry among good photos: the photos are classified, the entry gets one record, nothing escapes', async () => {
     const jobId = `zipslip-${Date.now()}`;
@@ -378,16 +420,29 @@ describe('batch path: hostile uploads end as error records, never as a stuck job
     const job = await waitForJob(jobId, (b) => b.counts.done + b.counts.failed === 4);
     expect(job).toMatchObject({ status: 'done', counts: { expected: 4, ingested: 4, done: 3, failed: 1 } });
     const recs = await results(jobId);
-    expect(recs.filter((r) => !r.ok)).toEqual([expect.objectContaining({ key: `${zipKey}#../escape.jpg`, error: expect.objectContaining({ code: 'INVALID_ARCHIVE_ENTRY' }) })]);
+    expect(recs.filter((r) => !r.ok)).toEqual([
+      expect.objectContaining({ key: `${zipKey}#../escape.jpg`, error: expect.objectContaining({ code: 'INVALID_ARCHIVE_ENTRY' }) }),
+    ]);
     expect(recs.find((r) => r.key.endsWith('photos/goldfish.jpg'))?.predictions?.[0]?.index).toBe(1);
-    expect(await keysUnder(`uploads/${jobId}/`)).toEqual([zipKey, `uploads/${jobId}/photos/goldfish.jpg`, `uploads/${jobId}/photos/pelican.jpeg`, `uploads/${jobId}/photos/sub/orange.png`]);
+    expect(await keysUnder(`uploads/${jobId}/`)).toEqual([
+      zipKey,
+      `uploads/${jobId}/photos/goldfish.jpg`,
+      `uploads/${jobId}/photos/pelican.jpeg`,
+      `uploads/${jobId}/photos/sub/orange.png`,
+    ]);
     expect(await keysUnder('uploads/escape.jpg')).toEqual([]);
   });
 
   it('a zip bomb (1,000 bytes declared, 100 MB inflated) is one record; the good entry beside it is classified; /health stays quick', async () => {
     const jobId = `bomb-${Date.now()}`;
     const zipKey = `uploads/${jobId}/bomb.zip`;
-    await put(zipKey, buildZip([{ name: 'bomb.jpg', raw: { ...deflated(new Uint8Array(100 * 1000 * 1000)), size: 1000 } }, { name: 'goldfish.jpg', data: photo('goldfish.jpg') }]));
+    await put(
+      zipKey,
+      buildZip([
+        { name: 'bomb.jpg', raw: { ...deflated(new Uint8Array(100 * 1000 * 1000)), size: 1000 } },
+        { name: 'goldfish.jpg', data: photo('goldfish.jpg') },
+      ]),
+    );
     const job = await waitForJob(jobId, (b) => b.counts.done + b.counts.failed === 2);
     expect(job).toMatchObject({ status: 'done', counts: { expected: 2, ingested: 2, done: 1, failed: 1 } });
     const recs = await results(jobId);
@@ -408,7 +463,10 @@ describe('batch path: hostile uploads end as error records, never as a stuck job
     await put(`uploads/${jobId}/a,b.jpg`, photo('goldfish.jpg'));
     const manifestKey = `uploads/${jobId}/manifest.csv`;
     // Act
-    await put(manifestKey, Buffer.from(`key,note\n"uploads/${jobId}/a,b.jpg",commas\nuploads/${other}/secret.jpg,theirs\nuploads/${jobId}/../${other}/secret.jpg,dots\n`));
+    await put(
+      manifestKey,
+      Buffer.from(`key,note\n"uploads/${jobId}/a,b.jpg",commas\nuploads/${other}/secret.jpg,theirs\nuploads/${jobId}/../${other}/secret.jpg,dots\n`),
+    );
     // Assess
     const job = await waitForJob(jobId, (b) => b.counts.done + b.counts.failed === 3);
     expect(job).toMatchObject({ status: 'done', counts: { expected: 3, ingested: 3, done: 1, failed: 2 } });
@@ -434,7 +492,12 @@ describe('batch path: hostile uploads end as error records, never as a stuck job
       [['a b.jpg', 'a_b.jpg'], 1],
     ] as const) {
       const res = await call('POST', '/jobs', { body: JSON.stringify({ names }), headers: json });
-      expect({ names, status: res.status, code: res.body.code, index: res.body.details?.index }).toEqual({ names, status: 400, code: 'BAD_REQUEST', index });
+      expect({ names, status: res.status, code: res.body.code, index: res.body.details?.index }).toEqual({
+        names,
+        status: 400,
+        code: 'BAD_REQUEST',
+        index,
+      });
       expect(res.body.message).toMatch(new RegExp(`^names\\[${index}\\] `));
     }
   });
@@ -492,7 +555,12 @@ describe('batch path: hostile uploads end as error records, never as a stuck job
     expect(await keysUnder(`results/${victim}/${itemIdOf(bucket, planted)}`)).toEqual([]);
     // Dropped as handled, not failed back to the queue: a retried message would stay invisible for minutes.
     const queued = async () => {
-      const res = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl('infer-queue'), AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+      const res = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: queueUrl('infer-queue'),
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
       return Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
     };
     const deadline = Date.now() + 10_000;

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import sharp from 'sharp';
-import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
 import { reportsDir } from '../../src/shared/paths';
+import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
 import { photoPath } from '../fixtures/paths';
 import { API, call, keyOf } from './helpers';
 
@@ -153,7 +153,9 @@ describe('the console in Chromium', () => {
     await until("document.querySelector('#batch-status').textContent === 'done'", 90_000);
     await until("document.querySelectorAll('#batch-results tbody tr').length === 3");
     // Assess
-    const upload = await inPage<number[]>("[document.querySelector('#batch-upload-progress').value, document.querySelector('#batch-upload-progress').max]");
+    const upload = await inPage<number[]>(
+      "[document.querySelector('#batch-upload-progress').value, document.querySelector('#batch-upload-progress').max]",
+    );
     expect(upload[0]).toBe(upload[1]);
     expect(await text('#batch-done')).toBe('2');
     expect(await text('#batch-failed')).toBe('1');
@@ -180,7 +182,9 @@ describe('the console in Chromium', () => {
       for (let i = 0; i < 12; i++) {
         // Never sent before, by this run or an earlier one: a repeated image may be answered from a cache, classifying nothing.
         const background = { r: Math.floor(Math.random() * 256), g: Math.floor(Math.random() * 256), b: i };
-        const png = await sharp({ create: { width: 96, height: 96, channels: 3, background } }).png().toBuffer();
+        const png = await sharp({ create: { width: 96, height: 96, channels: 3, background } })
+          .png()
+          .toBuffer();
         await call('POST', '/predict', { body: new Uint8Array(png), headers: { 'Content-Type': 'image/png' } });
         if (i % 4 === 0) await Promise.all(Array.from({ length: 6 }, () => call('GET', '/models', { headers: { 'x-api-key': keyOf('noisy') } })));
         await new Promise((r) => setTimeout(r, 400));
@@ -197,7 +201,10 @@ describe('the console in Chromium', () => {
     const line = await page.locator('#chart-latency path.series[data-series="p99"]').getAttribute('d');
     expect((line ?? '').split('L').length).toBeGreaterThanOrEqual(2);
     expect(await text('#operate-health')).toMatch(/^Readiness: ready · default model mobilenetv2-int8/);
-    const models = await onAll<string[][]>('#operate-models tbody tr', "(trs) => trs.map((tr) => [tr.children[0].firstChild.textContent, tr.children[2].querySelector('code').title])");
+    const models = await onAll<string[][]>(
+      '#operate-models tbody tr',
+      "(trs) => trs.map((tr) => [tr.children[0].firstChild.textContent, tr.children[2].querySelector('code').title])",
+    );
     expect(models.map(([name]) => name)).toEqual(['mobilenet-v1-0.75-fp32', 'mobilenetv2-int8']);
     for (const [, sha] of models) expect(sha).toMatch(/^[0-9a-f]{64}$/);
     await page.waitForTimeout(2500);

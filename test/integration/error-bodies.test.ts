@@ -38,7 +38,13 @@ const seen = (res: Json) => {
 };
 
 /** A photo no earlier request sent (a unique EXIF description), so no answer comes from the response cache. */
-const freshPhoto = async () => new Uint8Array(await sharp(photo('goldfish.jpg')).withExif({ IFD0: { ImageDescription: randomUUID() } }).jpeg().toBuffer());
+const freshPhoto = async () =>
+  new Uint8Array(
+    await sharp(photo('goldfish.jpg'))
+      .withExif({ IFD0: { ImageDescription: randomUUID() } })
+      .jpeg()
+      .toBuffer(),
+  );
 
 describe('error bodies over HTTP: 4xx', () => {
   it('400 BAD_REQUEST: malformed JSON', async () => {
@@ -59,11 +65,17 @@ describe('error bodies over HTTP: 4xx', () => {
 
   it('400 BAD_REQUEST: a malformed X-Request-Timeout', async () => {
     const res = await call('POST', '/predict', { body: new Uint8Array(photo('goldfish.jpg')), headers: { ...JPEG, 'X-Request-Timeout': 'soon' } });
-    expect(seen(res)).toEqual({ status: 400, body: errorBody('BadRequest', 'BAD_REQUEST', 'X-Request-Timeout must be a positive whole number of milliseconds') });
+    expect(seen(res)).toEqual({
+      status: 400,
+      body: errorBody('BadRequest', 'BAD_REQUEST', 'X-Request-Timeout must be a positive whole number of milliseconds'),
+    });
   });
 
   it('400 INVALID_IMAGE: bytes that are no image (the error crossed the worker thread and comes back typed)', async () => {
-    const res = await call('POST', '/predict', { body: new Uint8Array(Buffer.from('GIF89a-but-not-really')), headers: { 'Content-Type': 'image/gif' } });
+    const res = await call('POST', '/predict', {
+      body: new Uint8Array(Buffer.from('GIF89a-but-not-really')),
+      headers: { 'Content-Type': 'image/gif' },
+    });
     expect(seen(res)).toEqual({ status: 400, body: errorBody('InvalidImage', 'INVALID_IMAGE', 'the body is not a decodable image') });
   });
 
@@ -102,12 +114,18 @@ describe('error bodies over HTTP: 4xx', () => {
     // Act
     const res = await call('GET', `/jobs/${jobId}`);
     // Assess
-    expect(seen(res)).toEqual({ status: 409, body: errorBody('JobUnreadable', 'JOB_UNREADABLE', `the record of job "${jobId}" is unreadable (not JSON)`) });
+    expect(seen(res)).toEqual({
+      status: 409,
+      body: errorBody('JobUnreadable', 'JOB_UNREADABLE', `the record of job "${jobId}" is unreadable (not JSON)`),
+    });
   });
 
   it('413 PAYLOAD_TOO_LARGE: an image over the size limit, and too many images', async () => {
     const big = await call('POST', '/predict', { body: new Uint8Array(Buffer.alloc(4_400_000, 1)), headers: JPEG });
-    expect(seen(big)).toEqual({ status: 413, body: errorBody('PayloadTooLarge', 'PAYLOAD_TOO_LARGE', `the image is 4400000 bytes, over the limit of ${4 * 1024 * 1024}`) });
+    expect(seen(big)).toEqual({
+      status: 413,
+      body: errorBody('PayloadTooLarge', 'PAYLOAD_TOO_LARGE', `the image is 4400000 bytes, over the limit of ${4 * 1024 * 1024}`),
+    });
     const files = Array.from({ length: 17 }, (_, i) => ({ field: 'files', name: `${i}.jpg`, data: photo('goldfish.jpg'), type: 'image/jpeg' }));
     const many = await call('POST', '/predict/batch', { body: multipart(files) });
     expect(seen(many)).toEqual({ status: 413, body: errorBody('PayloadTooLarge', 'PAYLOAD_TOO_LARGE', 'at most 16 images per request') });
@@ -126,7 +144,9 @@ describe('error bodies over HTTP: 4xx', () => {
   });
 
   it('422 UNUSABLE_IMAGE: over the pixel limit, with the figures in details', async () => {
-    const bomb = await sharp({ create: { width: 8000, height: 6000, channels: 3, background: '#808080' } }).png().toBuffer();
+    const bomb = await sharp({ create: { width: 8000, height: 6000, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer();
     const res = await call('POST', '/predict', { body: new Uint8Array(bomb), headers: { 'Content-Type': 'image/png' } });
     expect(seen(res)).toEqual({
       status: 422,
@@ -157,18 +177,29 @@ describe('error bodies over HTTP: 5xx a client is meant to read', () => {
     expect(res.headers.get('retry-after')).toBe('1');
     expect(seen(res)).toEqual({
       status: 504,
-      body: errorBody('Timeout', 'TIMEOUT', expect.stringMatching(/^the request's deadline passed after \d+ ms in the queue; nothing was classified$/)),
+      body: errorBody(
+        'Timeout',
+        'TIMEOUT',
+        expect.stringMatching(/^the request's deadline passed after \d+ ms in the queue; nothing was classified$/),
+      ),
     });
   });
 
   it('503 OVERLOADED with Retry-After: a photo that cannot finish before its deadline behind queued work', async () => {
     // Prepare: a batch of fresh photos keeps the queue non-empty for a while; photos that must finish within 1 ms
     // and have images ahead of them are shed at once (the others time out in the queue, or run first).
-    const batch = await Promise.all(Array.from({ length: 16 }, async (_, i) => ({ field: 'files', name: `${i}.jpg`, data: Buffer.from(await freshPhoto()), type: 'image/jpeg' })));
+    const batch = await Promise.all(
+      Array.from({ length: 16 }, async (_, i) => ({ field: 'files', name: `${i}.jpg`, data: Buffer.from(await freshPhoto()), type: 'image/jpeg' })),
+    );
     let shed: Json | undefined;
     for (let attempt = 0; attempt < 5 && !shed; attempt++) {
       // Act
-      const queued = call('POST', '/predict/batch', { body: multipart(batch.map((f) => ({ ...f, data: Buffer.from(f.data) })), { topK: String(attempt + 1) }) });
+      const queued = call('POST', '/predict/batch', {
+        body: multipart(
+          batch.map((f) => ({ ...f, data: Buffer.from(f.data) })),
+          { topK: String(attempt + 1) },
+        ),
+      });
       const photos: Array<Promise<Json>> = [];
       for (let i = 0; i < 10; i++) {
         await new Promise((r) => setTimeout(r, 15));
@@ -182,7 +213,11 @@ describe('error bodies over HTTP: 5xx a client is meant to read', () => {
     expect(shed.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
     expect(seen(shed)).toEqual({
       status: 503,
-      body: errorBody('Overloaded', 'OVERLOADED', expect.stringMatching(/^cannot finish before the request's deadline: \d+ images ahead, predicted wait \d+ ms$/)),
+      body: errorBody(
+        'Overloaded',
+        'OVERLOADED',
+        expect.stringMatching(/^cannot finish before the request's deadline: \d+ images ahead, predicted wait \d+ ms$/),
+      ),
     });
   });
 });
@@ -233,7 +268,10 @@ describe('batch jobs: the error of each record GET /jobs/{id}/results serves', (
     }
     expect(report?.body).toMatchObject({ status: 'failed', counts: { expected: 8, ingested: 8, done: 0, failed: 8 } });
     const res = await fetch(`${API()}/jobs/${jobId}/results?format=jsonl`, { headers: authHeaders() });
-    const records = (await res.text()).trim().split('\n').map((l) => JSON.parse(l) as { key: string; ok: boolean; error?: unknown });
+    const records = (await res.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { key: string; ok: boolean; error?: unknown });
     const errorsByKey = Object.fromEntries(records.map((r) => [r.key, { ok: r.ok, error: r.error }]));
     const failed = (code: string, message: string) => ({ ok: false, error: { code, message } });
     expect(errorsByKey).toEqual({
@@ -241,7 +279,10 @@ describe('batch jobs: the error of each record GET /jobs/{id}/results serves', (
       [`${up('photos.zip')}#../escape.jpg`]: failed('INVALID_ARCHIVE_ENTRY', 'the entry\'s name cannot be a key: it has a ".." segment'),
       [up('missing.jpg')]: failed('OBJECT_NOT_FOUND', `s3://${BUCKET}/${up('missing.jpg')} does not exist`),
       [`${up('manifest.csv')}#line 3`]: failed('KEY_OUTSIDE_JOB', `"uploads/someone-else/a.jpg" lies outside this job's uploads (uploads/${jobId}/)`),
-      [`${up('manifest.csv')}#line 4`]: failed('INVALID_MANIFEST_LINE', '"nested.zip" is no image key (ingest ignores it, or reads it as a zip or a manifest)'),
+      [`${up('manifest.csv')}#line 4`]: failed(
+        'INVALID_MANIFEST_LINE',
+        '"nested.zip" is no image key (ingest ignores it, or reads it as a zip or a manifest)',
+      ),
       [up('second.manifest.csv')]: failed('INVALID_MANIFEST', 'the manifest is not valid CSV: a quote is never closed'),
       [up('corrupt.jpg')]: failed('INVALID_IMAGE', 'the body is not a decodable image'),
       [up('big.jpg')]: failed('PAYLOAD_TOO_LARGE', `${4 * 1024 * 1024 + 1} bytes, over ${4 * 1024 * 1024}`),

@@ -1,11 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32, deflateRawSync } from 'node:zlib';
-import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { postUpload, type UploadForm } from '../../src/tools/cli/upload';
 import { itemIdOf } from '../../src/core/jobs/records';
 import { nextSequencer, objectCreatedEvent } from '../../src/local/s3/event';
+import { postUpload, type UploadForm } from '../../src/tools/cli/upload';
 import { leakIn } from '../hostile/corpus';
 import { type HostileImage, hostileImages } from '../hostile/images';
 import { DEFAULT_MODEL, seed, seedTop1 } from '../hostile/seeds';
@@ -181,9 +181,21 @@ beforeAll(async () => {
     ]),
   );
   // Defect 4: an entry name over S3's 1,024-byte key limit must not stop the entry after it.
-  await put(`uploads/${job.names}/names.zip`, zipOf([{ name: longName, data: seed('goldfish.jpg') }, { name: 'after-long.jpg', data: seed('pelican.jpeg') }]));
+  await put(
+    `uploads/${job.names}/names.zip`,
+    zipOf([
+      { name: longName, data: seed('goldfish.jpg') },
+      { name: 'after-long.jpg', data: seed('pelican.jpeg') },
+    ]),
+  );
   // Defect 4: an honest entry over the 4 MiB image limit, beside a good one.
-  await put(`uploads/${job.oversized}/oversized.zip`, zipOf([{ name: 'big.jpg', data: Buffer.alloc(5_000_000, 7), method: 0 }, { name: 'small.jpg', data: seed('goldfish.jpg') }]));
+  await put(
+    `uploads/${job.oversized}/oversized.zip`,
+    zipOf([
+      { name: 'big.jpg', data: Buffer.alloc(5_000_000, 7), method: 0 },
+      { name: 'small.jpg', data: seed('goldfish.jpg') },
+    ]),
+  );
   // Defect 2: a zip bomb (1,000 bytes declared, 110 MB inflated) and 280 × 4 MB honest entries (1.1 GB in all).
   await put(`uploads/${job.bomb}/bomb.zip`, zipBomb());
   await put(`uploads/${job.many}/many.zip`, zipOfManyLarge());
@@ -209,7 +221,15 @@ beforeAll(async () => {
   );
   await put(
     `uploads/${job.manifests}/second.manifest.csv`,
-    ['key', `"${manifestLines.good[1]}"`, manifestLines.otherJob[1], '"=HYPERLINK(""http://evil.example/"",""open"")"', '@SUM(1+1)', '+1+1', '-1-1'].join('\n'),
+    [
+      'key',
+      `"${manifestLines.good[1]}"`,
+      manifestLines.otherJob[1],
+      '"=HYPERLINK(""http://evil.example/"",""open"")"',
+      '@SUM(1+1)',
+      '+1+1',
+      '-1-1',
+    ].join('\n'),
   );
 }, 180_000);
 
@@ -261,7 +281,9 @@ describe('hostile batch: archives', () => {
     // Two good, three refused, and the ./ entry answered one way or the other: six records, never fewer.
     expect(recs).toHaveLength(6);
     expect(recs.filter((r) => !r.ok).length).toBeGreaterThanOrEqual(slipEntries.bad.length);
-    const outside = (await listAll('')).filter((o) => o.key.includes('evil-') && !o.key.startsWith(`uploads/${job.slip}/`) && !o.key.startsWith(`results/${job.slip}/`));
+    const outside = (await listAll('')).filter(
+      (o) => o.key.includes('evil-') && !o.key.startsWith(`uploads/${job.slip}/`) && !o.key.startsWith(`results/${job.slip}/`),
+    );
     expect(outside).toEqual([]);
   });
 
@@ -297,11 +319,13 @@ describe('hostile batch: archives', () => {
     return { records: recs.map((r) => ({ key: r.key, ok: r.ok, code: r.error?.code })), message: recs[0]?.error?.message, written: written.length };
   }
 
-  it('280 entries of 4 MB (1.1 GB declared by a 1.1 MB zip) are stopped by the total limit for the zip\'s size: one record, nothing inflated', async () => {
+  it("280 entries of 4 MB (1.1 GB declared by a 1.1 MB zip) are stopped by the total limit for the zip's size: one record, nothing inflated", async () => {
     const whole = await refusedWhole(job.many, 'many.zip');
     expect(whole).toEqual({
       records: [{ key: `uploads/${job.many}/many.zip`, ok: false, code: 'INVALID_ARCHIVE' }],
-      message: expect.stringMatching(new RegExp(`^the zip declares ${280 * 4_000_000} bytes of content, over ${ZIP_DEFAULTS.maxRatio} times its own \\d+ bytes$`)),
+      message: expect.stringMatching(
+        new RegExp(`^the zip declares ${280 * 4_000_000} bytes of content, over ${ZIP_DEFAULTS.maxRatio} times its own \\d+ bytes$`),
+      ),
       written: 0,
     });
   });
@@ -310,7 +334,11 @@ describe('hostile batch: archives', () => {
     const whole = await refusedWhole(job.subFloor, 'sub-floor.zip');
     expect(whole).toEqual({
       records: [{ key: `uploads/${job.subFloor}/sub-floor.zip`, ok: false, code: 'INVALID_ARCHIVE' }],
-      message: expect.stringMatching(new RegExp(`^the zip declares ${2000 * ZIP_DEFAULTS.ratioMinBytes} bytes of content, over ${ZIP_DEFAULTS.maxRatio} times its own \\d+ bytes$`)),
+      message: expect.stringMatching(
+        new RegExp(
+          `^the zip declares ${2000 * ZIP_DEFAULTS.ratioMinBytes} bytes of content, over ${ZIP_DEFAULTS.maxRatio} times its own \\d+ bytes$`,
+        ),
+      ),
       written: 0,
     });
   });
@@ -367,7 +395,12 @@ describe('hostile batch: forged work and damaged state', () => {
           messageId: `forged-${run}`,
           receiptHandle: 'forged',
           body,
-          attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'forger', ApproximateFirstReceiveTimestamp: String(Date.now()) },
+          attributes: {
+            ApproximateReceiveCount: '1',
+            SentTimestamp: String(Date.now()),
+            SenderId: 'forger',
+            ApproximateFirstReceiveTimestamp: String(Date.now()),
+          },
           messageAttributes: {},
           md5OfBody: createHash('md5').update(body).digest('hex'),
           eventSource: 'aws:sqs',
@@ -376,7 +409,10 @@ describe('hostile batch: forged work and damaged state', () => {
         },
       ],
     };
-    await fetch(`http://127.0.0.1:${process.env.LAMBDA_PORT}/2015-03-31/functions/image-classifier-local-inferSqs/invocations`, { method: 'POST', body: JSON.stringify(event) }).then(
+    await fetch(`http://127.0.0.1:${process.env.LAMBDA_PORT}/2015-03-31/functions/image-classifier-local-inferSqs/invocations`, {
+      method: 'POST',
+      body: JSON.stringify(event),
+    }).then(
       (res) => res.text(),
       () => undefined,
     );
@@ -384,10 +420,14 @@ describe('hostile batch: forged work and damaged state', () => {
     await new Promise((r) => setTimeout(r, 12_000));
     const after = await call('GET', `/jobs/${victim}`);
     expect(after.status).toBe(200);
-    expect({ status: after.body.status, done: after.body.counts.done, failed: after.body.counts.failed }).toEqual({ status: 'pending', done: 0, failed: 0 });
+    expect({ status: after.body.status, done: after.body.counts.done, failed: after.body.counts.failed }).toEqual({
+      status: 'pending',
+      done: 0,
+      failed: 0,
+    });
   });
 
-  it("a forged S3 event (sent straight to the ingest function) for an image not uploaded yet does not fail that job", async () => {
+  it('a forged S3 event (sent straight to the ingest function) for an image not uploaded yet does not fail that job', async () => {
     // Prepare: a victim's job, waiting for its one image.
     const created = await call('POST', '/jobs', { body: JSON.stringify({ names: ['photo.jpg'] }), headers: { 'Content-Type': 'application/json' } });
     expect(created.status).toBe(201);

@@ -29,7 +29,11 @@ async function processStart(): Promise<number> {
 /** An error and its causes, read by shape: fetch's errors come from Node's realm, not Jest's. */
 function errorChain(err: unknown): string {
   const parts: string[] = [];
-  for (let e = err as { name?: string; code?: string; message?: string; cause?: unknown } | undefined; e && parts.length < 5; e = e.cause as typeof e) {
+  for (
+    let e = err as { name?: string; code?: string; message?: string; cause?: unknown } | undefined;
+    e && parts.length < 5;
+    e = e.cause as typeof e
+  ) {
     parts.push(`${e.name ?? 'Error'}${e.code ? ` ${e.code}` : ''}: ${e.message ?? String(e)}`);
   }
   return parts.join(' <- ');
@@ -49,7 +53,11 @@ function assess(c: HostileCase, res: RawResponse): void {
   expect({ case: c.name, leak: leakIn(text) }).toEqual({ case: c.name, leak: undefined });
   if (matched.code !== undefined) {
     // One of our errors: the documented shape, whatever went wrong.
-    expect({ message: typeof body.message, requestId: typeof body.requestId, error: typeof body.error }).toEqual({ message: 'string', requestId: 'string', error: 'string' });
+    expect({ message: typeof body.message, requestId: typeof body.requestId, error: typeof body.error }).toEqual({
+      message: 'string',
+      requestId: 'string',
+      error: 'string',
+    });
   }
   if (e.maxMs !== undefined) expect({ case: c.name, fast: res.ms <= e.maxMs, ms: Math.round(res.ms) }).toMatchObject({ case: c.name, fast: true });
   if (e.noCredentials) expect(res.headers['access-control-allow-credentials']).not.toBe('true');

@@ -95,7 +95,6 @@ function countColour(png: ReturnType<typeof decodePng>, hex: string): number {
   return n;
 }
 
-
 describe('load report renders offline in headless Chromium', () => {
   let work: string;
   let profile: string;
@@ -141,7 +140,12 @@ describe('load report renders offline in headless Chromium', () => {
   it('draws the comparison and sweep curves with their markers', () => {
     // Prepare: two copies of the run at different populations make a two-point progression.
     const small = writeRunReport(path.join(work, 'smoke'));
-    const big = { ...small, name: 'bigger', meta: { ...small.meta, peakUsers: 20, scenario: 'moderate' }, stats: { ...small.stats, rps: small.stats.rps * 1.05, okRps: small.stats.okRps * 1.05 } };
+    const big = {
+      ...small,
+      name: 'bigger',
+      meta: { ...small.meta, peakUsers: 20, scenario: 'moderate' },
+      stats: { ...small.stats, rps: small.stats.rps * 1.05, okRps: small.stats.okRps * 1.05 },
+    };
     writeFileSync(path.join(work, 'comparison.html'), renderComparisonHtml([small, big]));
     writeFileSync(
       path.join(work, 'sweep.html'),
@@ -150,7 +154,19 @@ describe('load report renders offline in headless Chromium', () => {
         mix: 'predict',
         stepS: 20,
         thinkScale: 1,
-        steps: [1, 2, 4, 8].map((users, i) => ({ users, rps: [1, 2, 3.9, 4][i] ?? 0, okRps: [1, 2, 3.9, 4][i] ?? 0, p99: [40, 42, 60, 400][i] ?? 0, p50: 20, p95: 30, requests: 10, failures: 0, shed: 0, nonSuccessRate: 0, dir: work })),
+        steps: [1, 2, 4, 8].map((users, i) => ({
+          users,
+          rps: [1, 2, 3.9, 4][i] ?? 0,
+          okRps: [1, 2, 3.9, 4][i] ?? 0,
+          p99: [40, 42, 60, 400][i] ?? 0,
+          p50: 20,
+          p95: 30,
+          requests: 10,
+          failures: 0,
+          shed: 0,
+          nonSuccessRate: 0,
+          dir: work,
+        })),
         knee: { users: 8, p99: 400, index: 3, reference: 40 },
         ceiling: { users: 4, rps: 4, index: 3 },
       }),

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runScenario, type RunResult } from '../../src/tools/load/runner';
+import { type RunResult, runScenario } from '../../src/tools/load/runner';
 
 interface Stack {
   url: string;
@@ -26,7 +26,15 @@ describe('load: smoke profile', () => {
     stack = await stackUnderTest();
     out = mkdtempSync(path.join(tmpdir(), 'load-smoke-'));
     // 25 s instead of the profile's 30 keeps the whole file under 45 s with Artillery's start-up.
-    result = await runScenario({ scenario: 'smoke', durationS: 25, target: stack.url, outDir: out, runName: 'smoke', startStack: false, echo: false });
+    result = await runScenario({
+      scenario: 'smoke',
+      durationS: 25,
+      target: stack.url,
+      outDir: out,
+      runName: 'smoke',
+      startStack: false,
+      echo: false,
+    });
   }, 120_000);
 
   afterAll(async () => {
@@ -47,7 +55,8 @@ describe('load: smoke profile', () => {
   });
 
   it('wrote the raw Artillery output, the samples and both reports', () => {
-    for (const f of ['run.json', 'artillery.json', 'artillery.log', 'report.md', 'report.html']) expect(existsSync(path.join(result.dir, f))).toBe(true);
+    for (const f of ['run.json', 'artillery.json', 'artillery.log', 'report.md', 'report.html'])
+      expect(existsSync(path.join(result.dir, f))).toBe(true);
     const md = readFileSync(path.join(result.dir, 'report.md'), 'utf8');
     expect(md).toMatch(/## Response-time percentiles/);
     expect(md).toMatch(/\| POST \/predict \| \d+ \| 0 \|/);

@@ -6,13 +6,13 @@ import path from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import Ajv2020, { type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { postUpload } from '../../src/tools/cli/upload';
-import { reportsDir } from '../../src/shared/paths';
+import { localCredentials } from '../../src/handlers/deps/local-credentials';
 import { IMAGE_TYPES } from '../../src/handlers/middleware/http-input';
 import type { Header, MediaType, OpenApiDocument, Operation, Ref, Response, Schema } from '../../src/openapi/document';
+import { reportsDir } from '../../src/shared/paths';
+import { postUpload } from '../../src/tools/cli/upload';
 import { pngClaiming } from '../hostile/images';
 import { API, authHeaders, keyOf, multipart, photo } from './helpers';
-import { localCredentials } from '../../src/handlers/deps/local-credentials';
 
 const yaml = require('js-yaml') as { load(text: string): unknown };
 
@@ -55,7 +55,12 @@ const forAjv = (s: unknown): unknown =>
   Array.isArray(s)
     ? s.map(forAjv)
     : s && typeof s === 'object'
-      ? Object.fromEntries(Object.entries(s).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' ? v.replace('#/components/schemas/', 'urn:schema:') : forAjv(v)]))
+      ? Object.fromEntries(
+          Object.entries(s).map(([k, v]) => [
+            k,
+            k === '$ref' && typeof v === 'string' ? v.replace('#/components/schemas/', 'urn:schema:') : forAjv(v),
+          ]),
+        )
       : s;
 
 function validator(s: Schema | Ref): ValidateFunction {
@@ -85,7 +90,11 @@ function conform(c: Pick<Case, 'route' | 'method'>, res: Answer): void {
   const op = operation(c.route, c.method);
   const where = `${c.method.toUpperCase()} ${c.route} → ${res.status}`;
   const documented = op.responses[String(res.status)];
-  expect({ where, documented: documented !== undefined, body: documented ? undefined : res.text.slice(0, 300) }).toEqual({ where, documented: true, body: undefined });
+  expect({ where, documented: documented !== undefined, body: documented ? undefined : res.text.slice(0, 300) }).toEqual({
+    where,
+    documented: true,
+    body: undefined,
+  });
   const response = resolved<Response>(documented as Response | Ref);
   const type = (res.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   const media: MediaType | undefined = response.content?.[type];
@@ -149,7 +158,9 @@ describe('the document', () => {
       .flatMap((e) => (e.http ? [e.http] : []))
       .map((h) => ({ route: `${h.method.toLowerCase()} /${h.path.replace(/^\//, '')}`, keyed: h.private !== undefined && h.private !== false }));
     // Act
-    const documented = Object.entries(doc.paths).flatMap(([p, methods]) => Object.entries(methods).map(([m, op]) => ({ route: `${m} ${p}`, keyed: op.security === undefined })));
+    const documented = Object.entries(doc.paths).flatMap(([p, methods]) =>
+      Object.entries(methods).map(([m, op]) => ({ route: `${m} ${p}`, keyed: op.security === undefined })),
+    );
     // Assess
     expect(routes.length).toBeGreaterThan(10);
     expect(documented.sort((a, b) => a.route.localeCompare(b.route))).toEqual(routes.sort((a, b) => a.route.localeCompare(b.route)));
@@ -157,7 +168,10 @@ describe('the document', () => {
       for (const op of Object.values(methods)) {
         expect({ p, access: op['x-access'] === 'public' }).toEqual({ p, access: op.security !== undefined });
         // Every path parameter of the template is declared.
-        const declared = (op.parameters ?? []).map((x) => resolved(x)).filter((x) => x.in === 'path').map((x) => x.name);
+        const declared = (op.parameters ?? [])
+          .map((x) => resolved(x))
+          .filter((x) => x.in === 'path')
+          .map((x) => x.name);
         expect({ p, params: declared.sort() }).toEqual({ p, params: [...p.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort() });
       }
     }
@@ -199,14 +213,22 @@ describe('the document', () => {
   it('answers every keyed route 401 and 429, names Retry-After on 429 and 503, and takes the raw image types the API takes', () => {
     for (const [p, methods] of Object.entries(doc.paths)) {
       for (const op of Object.values(methods)) {
-        if (op.security === undefined) expect({ p, statuses: ['401', '429'].filter((s) => op.responses[s]) }).toEqual({ p, statuses: ['401', '429'] });
+        if (op.security === undefined)
+          expect({ p, statuses: ['401', '429'].filter((s) => op.responses[s]) }).toEqual({ p, statuses: ['401', '429'] });
         for (const s of ['429', '503']) {
           const r = op.responses[s];
-          if (r) expect({ p, s, retryAfter: Object.keys(resolved<Response>(r).headers ?? {}) }).toEqual({ p, s, retryAfter: expect.arrayContaining(['Retry-After']) });
+          if (r)
+            expect({ p, s, retryAfter: Object.keys(resolved<Response>(r).headers ?? {}) }).toEqual({
+              p,
+              s,
+              retryAfter: expect.arrayContaining(['Retry-After']),
+            });
         }
       }
     }
-    const raw = Object.keys(operation('/predict', 'post').requestBody?.content ?? {}).filter((t) => !['multipart/form-data', 'application/json'].includes(t));
+    const raw = Object.keys(operation('/predict', 'post').requestBody?.content ?? {}).filter(
+      (t) => !['multipart/form-data', 'application/json'].includes(t),
+    );
     expect(raw.sort()).toEqual([...IMAGE_TYPES, 'application/octet-stream'].sort());
   });
 });
@@ -218,15 +240,63 @@ describe('the running stack conforms', () => {
   it('POST /predict: raw, multipart and JSON; every documented refusal', async () => {
     const route = { method: 'post' as const, route: '/predict' };
     await check({ ...route, name: 'raw', path: '/predict?topK=3', init: raw(photoJpeg, 'image/jpeg'), status: 200 });
-    await check({ ...route, name: 'multipart', path: '/predict', init: { body: multipart([{ field: 'file', name: 'c.png', data: photoPng, type: 'image/png' }], { topK: '2' }) }, status: 200 });
+    await check({
+      ...route,
+      name: 'multipart',
+      path: '/predict',
+      init: { body: multipart([{ field: 'file', name: 'c.png', data: photoPng, type: 'image/png' }], { topK: '2' }) },
+      status: 200,
+    });
     await check({ ...route, name: 'json', path: '/predict', init: json({ image: photoJpeg.toString('base64'), topK: 1 }), status: 200 });
-    await check({ ...route, name: 'topK out of range', path: '/predict?topK=21', init: raw(photoJpeg, 'image/jpeg'), status: 400, code: 'BAD_REQUEST' });
-    await check({ ...route, name: 'not an image', path: '/predict', init: raw(Buffer.from('no image at all'), 'image/jpeg'), status: 400, code: 'INVALID_IMAGE' });
+    await check({
+      ...route,
+      name: 'topK out of range',
+      path: '/predict?topK=21',
+      init: raw(photoJpeg, 'image/jpeg'),
+      status: 400,
+      code: 'BAD_REQUEST',
+    });
+    await check({
+      ...route,
+      name: 'not an image',
+      path: '/predict',
+      init: raw(Buffer.from('no image at all'), 'image/jpeg'),
+      status: 400,
+      code: 'INVALID_IMAGE',
+    });
     await check({ ...route, name: 'no key', path: '/predict', init: raw(photoJpeg, 'image/jpeg'), key: null, status: 401, code: 'UNAUTHORIZED' });
-    await check({ ...route, name: 'unknown model', path: '/predict?model=resnet-9000', init: raw(photoJpeg, 'image/jpeg'), status: 404, code: 'MODEL_NOT_FOUND' });
-    await check({ ...route, name: 'too large', path: '/predict', init: raw(Buffer.alloc(5 * 1024 * 1024, 1), 'image/jpeg'), status: 413, code: 'PAYLOAD_TOO_LARGE' });
-    await check({ ...route, name: 'text', path: '/predict', init: raw(Buffer.from('hello'), 'text/plain'), status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' });
-    await check({ ...route, name: 'bomb', path: '/predict', init: raw(pngClaiming(photo('orange.png'), 20_000, 20_000), 'image/png'), status: 422, code: 'UNUSABLE_IMAGE' });
+    await check({
+      ...route,
+      name: 'unknown model',
+      path: '/predict?model=resnet-9000',
+      init: raw(photoJpeg, 'image/jpeg'),
+      status: 404,
+      code: 'MODEL_NOT_FOUND',
+    });
+    await check({
+      ...route,
+      name: 'too large',
+      path: '/predict',
+      init: raw(Buffer.alloc(5 * 1024 * 1024, 1), 'image/jpeg'),
+      status: 413,
+      code: 'PAYLOAD_TOO_LARGE',
+    });
+    await check({
+      ...route,
+      name: 'text',
+      path: '/predict',
+      init: raw(Buffer.from('hello'), 'text/plain'),
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    });
+    await check({
+      ...route,
+      name: 'bomb',
+      path: '/predict',
+      init: raw(pngClaiming(photo('orange.png'), 20_000, 20_000), 'image/png'),
+      status: 422,
+      code: 'UNUSABLE_IMAGE',
+    });
   });
 
   it('POST /predict/batch: multipart with a bad slot, and JSON; refusals', async () => {
@@ -250,10 +320,20 @@ describe('the running stack conforms', () => {
     await check({ method: 'get', route: '/models', name: 'models', path: '/models', status: 200 });
     await check({ method: 'get', route: '/models', name: 'models, bad key', path: '/models', key: 'not-a-key-of-this-service', status: 401 });
     await check({ method: 'get', route: '/metrics', name: 'metrics', path: '/metrics', status: 200 });
-    await check({ method: 'get', route: '/metrics', name: 'metrics, not an operator', path: '/metrics', key: keyOf('other'), status: 403, code: 'FORBIDDEN' });
+    await check({
+      method: 'get',
+      route: '/metrics',
+      name: 'metrics, not an operator',
+      path: '/metrics',
+      key: keyOf('other'),
+      status: 403,
+      code: 'FORBIDDEN',
+    });
     await check({ method: 'get', route: '/metrics', name: 'metrics, no key', path: '/metrics', key: null, status: 401 });
     // The noisy client is held to 2 requests/s with a burst of 4: the fifth at once is refused, and says when to retry.
-    const burst = await Promise.all(Array.from({ length: 8 }, () => send({ method: 'get', route: '/models', name: 'flood', path: '/models', key: keyOf('noisy'), status: 0 })));
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, () => send({ method: 'get', route: '/models', name: 'flood', path: '/models', key: keyOf('noisy'), status: 0 })),
+    );
     const limited = burst.find((r) => r.status === 429);
     expect(limited).toBeDefined();
     conform({ method: 'get', route: '/models' }, limited as Answer);
@@ -295,8 +375,15 @@ describe('the running stack conforms', () => {
     await check({ ...results, name: 'no key', path: `/jobs/${job.jobId}/results`, key: null, status: 401 });
 
     // A job whose record was overwritten by hand, told to an operator (the suite's key) as such.
-    const broken = JSON.parse((await send({ ...jobs, name: 'create', path: '/jobs', init: json({ count: 1 }), status: 201 })).text) as { jobId: string };
-    const s3 = new S3Client({ endpoint: `http://127.0.0.1:${process.env.S3_PORT}`, forcePathStyle: true, region: 'us-east-1', ...localCredentials() });
+    const broken = JSON.parse((await send({ ...jobs, name: 'create', path: '/jobs', init: json({ count: 1 }), status: 201 })).text) as {
+      jobId: string;
+    };
+    const s3 = new S3Client({
+      endpoint: `http://127.0.0.1:${process.env.S3_PORT}`,
+      forcePathStyle: true,
+      region: 'us-east-1',
+      ...localCredentials(),
+    });
     try {
       await s3.send(new PutObjectCommand({ Bucket: 'image-classifier-local', Key: `jobs/${broken.jobId}/job.json`, Body: 'not a job record' }));
     } finally {
@@ -322,8 +409,17 @@ describe('the running stack conforms', () => {
     it('serve the page, its assets, this document, the docs and the load reports', async () => {
       const pub = { key: null };
       await check({ ...pub, method: 'get', route: '/', name: 'page', path: '/', status: 200 });
-      for (const file of ['app.js', 'app.css']) await check({ ...pub, method: 'get', route: '/console/{file}', name: file, path: `/console/${file}`, status: 200 });
-      await check({ ...pub, method: 'get', route: '/console/{file}', name: 'unknown asset', path: '/console/secrets.txt', status: 404, code: 'NOT_FOUND' });
+      for (const file of ['app.js', 'app.css'])
+        await check({ ...pub, method: 'get', route: '/console/{file}', name: file, path: `/console/${file}`, status: 200 });
+      await check({
+        ...pub,
+        method: 'get',
+        route: '/console/{file}',
+        name: 'unknown asset',
+        path: '/console/secrets.txt',
+        status: 404,
+        code: 'NOT_FOUND',
+      });
       await check({ ...pub, method: 'get', route: '/openapi.json', name: 'document', path: '/openapi.json', status: 200 });
       const docs = await check({ ...pub, method: 'get', route: '/docs', name: 'docs', path: '/docs', status: 200 });
       // The rendering names every operation.
@@ -331,8 +427,24 @@ describe('the running stack conforms', () => {
       const list = await check({ ...pub, method: 'get', route: '/reports', name: 'reports', path: '/reports', status: 200 });
       expect((JSON.parse(list.text) as { runs: Array<{ name: string }> }).runs.map((r) => r.name)).toContain(run);
       await check({ ...pub, method: 'get', route: '/reports/{run}', name: 'report', path: `/reports/${run}`, status: 200 });
-      await check({ ...pub, method: 'get', route: '/reports/{run}', name: 'unknown report', path: '/reports/no-such-run', status: 404, code: 'NOT_FOUND' });
-      await check({ ...pub, method: 'get', route: '/reports/{run}', name: 'outside reports/', path: '/reports/..%2Fpackage.json', status: 404, code: 'NOT_FOUND' });
+      await check({
+        ...pub,
+        method: 'get',
+        route: '/reports/{run}',
+        name: 'unknown report',
+        path: '/reports/no-such-run',
+        status: 404,
+        code: 'NOT_FOUND',
+      });
+      await check({
+        ...pub,
+        method: 'get',
+        route: '/reports/{run}',
+        name: 'outside reports/',
+        path: '/reports/..%2Fpackage.json',
+        status: 404,
+        code: 'NOT_FOUND',
+      });
     });
   });
 
@@ -344,7 +456,8 @@ describe('the running stack conforms', () => {
       for (const [m, op] of Object.entries(methods)) {
         const got = [...(seen.get(`${m} ${p}`) ?? [])];
         if (!got.some((s) => s < 300)) missing.push(`${m} ${p}: no success`);
-        if (Object.keys(op.responses).some((s) => s.startsWith('4')) && !got.some((s) => s >= 400) && !unreachable.has(`${m} ${p}`)) missing.push(`${m} ${p}: no error`);
+        if (Object.keys(op.responses).some((s) => s.startsWith('4')) && !got.some((s) => s >= 400) && !unreachable.has(`${m} ${p}`))
+          missing.push(`${m} ${p}: no error`);
       }
     }
     expect(missing).toEqual([]);

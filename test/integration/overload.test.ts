@@ -3,8 +3,8 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { runLoad } from '../../src/tools/bench/load';
 import { imagesDir } from '../../src/shared/paths';
+import { runLoad } from '../../src/tools/bench/load';
 import { ensurePhotoVariants } from '../../src/tools/load/photo-variants';
 import { API, authHeaders, call, multipart, photo } from './helpers';
 
@@ -21,7 +21,11 @@ async function metric(name: string): Promise<number> {
 }
 
 /** A photo no earlier request sent: the same pixels, a unique EXIF description. */
-const freshPhoto = () => sharp(photo('goldfish.jpg')).withExif({ IFD0: { ImageDescription: randomUUID() } }).jpeg().toBuffer();
+const freshPhoto = () =>
+  sharp(photo('goldfish.jpg'))
+    .withExif({ IFD0: { ImageDescription: randomUUID() } })
+    .jpeg()
+    .toBuffer();
 
 describe('overload: a burst far beyond capacity is shed cleanly', () => {
   it('answers 503 with Retry-After, quickly, with no socket errors and no 500s, then recovers', async () => {
@@ -48,7 +52,11 @@ describe('overload: a burst far beyond capacity is shed cleanly', () => {
     expect(r.shedP99).toBeLessThan(5000);
     expect(r.shed).toBeGreaterThan(0);
     expect(r.shedWithoutRetryAfter).toBe(0);
-    expect(Object.keys(r.statuses).filter((status) => status !== '504').sort()).toEqual(['200', '503']);
+    expect(
+      Object.keys(r.statuses)
+        .filter((status) => status !== '504')
+        .sort(),
+    ).toEqual(['200', '503']);
     // The queue stood, so most of the shedding happened before serverless-offline read the bodies.
     expect((await metric('requests_shed_early_total')) - shedEarlyBefore).toBeGreaterThan(0);
     // Back to normal service right after the burst.
@@ -64,7 +72,10 @@ describe('deadlines', () => {
     // Prepare: 1 ms is over before the body is even parsed
     const classified = await metric('images_classified_total');
     // Act
-    const res = await call('POST', '/predict', { body: new Uint8Array(await freshPhoto()), headers: { 'Content-Type': 'image/jpeg', 'X-Request-Timeout': '1' } });
+    const res = await call('POST', '/predict', {
+      body: new Uint8Array(await freshPhoto()),
+      headers: { 'Content-Type': 'image/jpeg', 'X-Request-Timeout': '1' },
+    });
     // Assess
     expect(res.status).toBe(504);
     expect(res.body).toMatchObject({ code: 'TIMEOUT' });
@@ -72,9 +83,15 @@ describe('deadlines', () => {
   });
 
   it('accepts a grpc-timeout, and refuses a malformed deadline with 400', async () => {
-    const ok = await call('POST', '/predict', { body: new Uint8Array(await freshPhoto()), headers: { 'Content-Type': 'image/jpeg', 'grpc-timeout': '5S' } });
+    const ok = await call('POST', '/predict', {
+      body: new Uint8Array(await freshPhoto()),
+      headers: { 'Content-Type': 'image/jpeg', 'grpc-timeout': '5S' },
+    });
     expect(ok.status).toBe(200);
-    const bad = await call('POST', '/predict/batch', { body: multipart([{ field: 'files', name: 'a.jpg', data: await freshPhoto(), type: 'image/jpeg' }]), headers: { 'X-Request-Timeout': 'soon' } });
+    const bad = await call('POST', '/predict/batch', {
+      body: multipart([{ field: 'files', name: 'a.jpg', data: await freshPhoto(), type: 'image/jpeg' }]),
+      headers: { 'X-Request-Timeout': 'soon' },
+    });
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ code: 'BAD_REQUEST' });
   });
@@ -89,9 +106,16 @@ describe('response cache', () => {
     const first = await call('POST', '/predict', { body: bytes, headers: { 'Content-Type': 'image/jpeg' } });
     const again = await call('POST', '/predict', { body: bytes, headers: { 'Content-Type': 'image/jpeg' } });
     const otherK = await call('POST', '/predict?topK=2', { body: bytes, headers: { 'Content-Type': 'image/jpeg' } });
-    const batch = await call('POST', '/predict/batch', { body: multipart([{ field: 'files', name: 'a.jpg', data: Buffer.from(bytes), type: 'image/jpeg' }]) });
+    const batch = await call('POST', '/predict/batch', {
+      body: multipart([{ field: 'files', name: 'a.jpg', data: Buffer.from(bytes), type: 'image/jpeg' }]),
+    });
     // Assess
-    expect([first.headers.get('x-cache'), again.headers.get('x-cache'), otherK.headers.get('x-cache'), batch.headers.get('x-cache')]).toEqual(['miss', 'hit', 'miss', 'hit']);
+    expect([first.headers.get('x-cache'), again.headers.get('x-cache'), otherK.headers.get('x-cache'), batch.headers.get('x-cache')]).toEqual([
+      'miss',
+      'hit',
+      'miss',
+      'hit',
+    ]);
     expect(again.body.predictions).toEqual(first.body.predictions);
     expect(again.body.timings.queueMs).toBe(0);
     expect((await metric('response_cache_hits_total')) - hits).toBe(2);

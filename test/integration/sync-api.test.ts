@@ -109,20 +109,36 @@ describe('errors: a clear JSON error, never a crash', () => {
     expectError(await call('POST', '/predict', { body: 'hello', headers: { 'Content-Type': 'text/plain' } }), 415, 'UNSUPPORTED_MEDIA_TYPE');
   });
   it('400 for bytes that are not an image', async () => {
-    expectError(await call('POST', '/predict', { body: new Uint8Array(Buffer.from('GIF89a-but-not-really')), headers: { 'Content-Type': 'image/gif' } }), 400, 'INVALID_IMAGE');
+    expectError(
+      await call('POST', '/predict', { body: new Uint8Array(Buffer.from('GIF89a-but-not-really')), headers: { 'Content-Type': 'image/gif' } }),
+      400,
+      'INVALID_IMAGE',
+    );
   });
   it('400 for malformed JSON and bad base64', async () => {
     expectError(await call('POST', '/predict', { body: '{"image":', headers: { 'Content-Type': 'application/json' } }), 400, 'BAD_REQUEST');
     expectError(await call('POST', '/predict', { body: '{"image":"***"}', headers: { 'Content-Type': 'application/json' } }), 400, 'BAD_REQUEST');
   });
   it('400 for malformed multipart', async () => {
-    expectError(await call('POST', '/predict', { body: '--x\r\nbroken', headers: { 'Content-Type': 'multipart/form-data; boundary=x' } }), 400, 'BAD_REQUEST');
+    expectError(
+      await call('POST', '/predict', { body: '--x\r\nbroken', headers: { 'Content-Type': 'multipart/form-data; boundary=x' } }),
+      400,
+      'BAD_REQUEST',
+    );
   });
   it('400 for an out-of-range topK', async () => {
-    expectError(await call('POST', '/predict?topK=21', { body: new Uint8Array(photo('goldfish.jpg')), headers: { 'Content-Type': 'image/jpeg' } }), 400, 'BAD_REQUEST');
+    expectError(
+      await call('POST', '/predict?topK=21', { body: new Uint8Array(photo('goldfish.jpg')), headers: { 'Content-Type': 'image/jpeg' } }),
+      400,
+      'BAD_REQUEST',
+    );
   });
   it('404 for an unknown model', async () => {
-    expectError(await call('POST', '/predict?model=resnet-9000', { body: new Uint8Array(photo('goldfish.jpg')), headers: { 'Content-Type': 'image/jpeg' } }), 404, 'MODEL_NOT_FOUND');
+    expectError(
+      await call('POST', '/predict?model=resnet-9000', { body: new Uint8Array(photo('goldfish.jpg')), headers: { 'Content-Type': 'image/jpeg' } }),
+      404,
+      'MODEL_NOT_FOUND',
+    );
   });
   it('413 for an image over the size limit', async () => {
     const big = Buffer.alloc(5 * 1024 * 1024, 1);
@@ -130,7 +146,9 @@ describe('errors: a clear JSON error, never a crash', () => {
   });
   it('422 for an image over the pixel limit (decompression bomb)', async () => {
     // 8000×6000 of one colour: a few KB of PNG, 48 MP decoded.
-    const bomb = await sharp({ create: { width: 8000, height: 6000, channels: 3, background: '#808080' } }).png().toBuffer();
+    const bomb = await sharp({ create: { width: 8000, height: 6000, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer();
     expectError(await call('POST', '/predict', { body: new Uint8Array(bomb), headers: { 'Content-Type': 'image/png' } }), 422, 'UNUSABLE_IMAGE');
   });
 });
@@ -222,8 +240,10 @@ describe('hostile input', () => {
     if (message) expect(String(res.body.message)).toMatch(message);
   };
   /** A multipart body by hand, to control what FormData would not let us (order, case, field counts). */
-  const rawForm = (parts: string[], boundary = 'B') => Buffer.from(`${parts.map((p) => `--${boundary}\r\n${p}\r\n`).join('')}--${boundary}--\r\n`, 'latin1');
-  const filePart = (name: string, data: Buffer) => `Content-Disposition: form-data; name="${name}"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n${data.toString('latin1')}`;
+  const rawForm = (parts: string[], boundary = 'B') =>
+    Buffer.from(`${parts.map((p) => `--${boundary}\r\n${p}\r\n`).join('')}--${boundary}--\r\n`, 'latin1');
+  const filePart = (name: string, data: Buffer) =>
+    `Content-Disposition: form-data; name="${name}"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n${data.toString('latin1')}`;
   const fieldPart = (name: string, value: string) => `Content-Disposition: form-data; name="${name}"\r\n\r\n${value}`;
   const sendForm = (body: Buffer, contentType = 'multipart/form-data; boundary=B') =>
     call('POST', '/predict', { body: new Uint8Array(body), headers: { 'Content-Type': contentType } });
@@ -288,7 +308,8 @@ describe('hostile input', () => {
     liar.writeUInt16BE(6000, sof + 7);
     // Act
     const results = [];
-    for (const body of [cut, liar]) results.push(await call('POST', '/predict', { body: new Uint8Array(body), headers: { 'Content-Type': 'image/jpeg' } }));
+    for (const body of [cut, liar])
+      results.push(await call('POST', '/predict', { body: new Uint8Array(body), headers: { 'Content-Type': 'image/jpeg' } }));
     // Assess
     expect(cut.subarray(-2)).toEqual(Buffer.from([0xff, 0xd9]));
     expect((await sharp(liar).metadata()).width).toBe(6000);

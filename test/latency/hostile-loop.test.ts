@@ -167,8 +167,10 @@ describe('hostile loop: malformed requests cost only their own connection', () =
     const bound = Math.max(2 * idleP99, FLOOR_MS);
     const summary = { idleP99: Math.round(idleP99), loadedP99: Math.round(loadedP99), bound: Math.round(bound), requests: loaded.length, hostile };
     // The whole summary in the message: the idle and loaded figures are what a failure is read by.
-    if (failures.length > 0) throw new Error(`${failures.length} of the other client's requests failed: ${JSON.stringify({ failures: failures.slice(0, 5), ...summary })}`);
-    if (!(loadedP99 <= bound)) throw new Error(`the other client's p99 ${Math.round(loadedP99)} ms is over ${Math.round(bound)} ms: ${JSON.stringify(summary)}`);
+    if (failures.length > 0)
+      throw new Error(`${failures.length} of the other client's requests failed: ${JSON.stringify({ failures: failures.slice(0, 5), ...summary })}`);
+    if (!(loadedP99 <= bound))
+      throw new Error(`the other client's p99 ${Math.round(loadedP99)} ms is over ${Math.round(bound)} ms: ${JSON.stringify(summary)}`);
     // The hostile loops really ran, and were answered as what they are: client errors, never a 5xx.
     expect(hostile?.crash.sent).toBeGreaterThan(5);
     expect(hostile?.nestedJson.sent).toBeGreaterThan(2);

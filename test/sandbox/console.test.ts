@@ -1,8 +1,8 @@
 // The packaged console function run as Lambda runs it: the page and its assets come from inside its one bundle
 // (there is no src/console in /var/task), links follow the API Gateway stage, and load reports are not served.
 import { apiEvent, type HttpRequest } from '../../src/tools/deploy/events';
-import { type SandboxAws, startSandboxAws } from '../../src/tools/deploy/sandbox-aws';
 import { LambdaSandbox, readPackage } from '../../src/tools/deploy/sandbox';
+import { type SandboxAws, startSandboxAws } from '../../src/tools/deploy/sandbox-aws';
 
 jest.setTimeout(120_000);
 
@@ -44,7 +44,10 @@ describe('the console function, packaged', () => {
     const version = /console\/app\.js\?v=([0-9a-f]{12})/.exec(page.body)?.[1];
     expect(version).toBeDefined();
     const js = await get({ resource: '/console/{file}', path: '/console/app.js', pathParameters: { file: 'app.js' }, query: { v: version ?? '' } });
-    expect(js).toMatchObject({ status: 200, headers: { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=31536000, immutable' } });
+    expect(js).toMatchObject({
+      status: 200,
+      headers: { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': 'public, max-age=31536000, immutable' },
+    });
     expect(js.body).toContain('image-classifier.apiKey');
   });
 

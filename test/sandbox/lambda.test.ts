@@ -5,12 +5,12 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { DeleteMessageBatchCommand, type Message, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { unzipSync } from 'fflate';
+import { parseConfig } from '../../src/config';
 import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
 import { postUpload, type UploadForm } from '../../src/tools/cli/upload';
-import { parseConfig } from '../../src/config';
 import { apiEvent, type HttpRequest, multipartBody, s3Event, sqsEvent } from '../../src/tools/deploy/events';
-import { ROLE_CREDENTIALS, type SandboxAws, startSandboxAws } from '../../src/tools/deploy/sandbox-aws';
 import { LambdaSandbox, PAYLOAD_LIMIT_BYTES, type PackagedFunction, readPackage } from '../../src/tools/deploy/sandbox';
+import { ROLE_CREDENTIALS, type SandboxAws, startSandboxAws } from '../../src/tools/deploy/sandbox-aws';
 import { photoPath } from '../fixtures/paths';
 
 jest.setTimeout(120_000);
@@ -61,7 +61,12 @@ afterAll(async () => {
 });
 
 describe('the package', () => {
-  const needsEngine = (f: PackagedFunction) => /require\("onnxruntime-node"\)/.test(Object.values(unzipSync(readFileSync(f.zip))).map((d) => Buffer.from(d).toString('utf8')).join(''));
+  const needsEngine = (f: PackagedFunction) =>
+    /require\("onnxruntime-node"\)/.test(
+      Object.values(unzipSync(readFileSync(f.zip)))
+        .map((d) => Buffer.from(d).toString('utf8'))
+        .join(''),
+    );
 
   it('gives each function one bundle, at its handler path, and no node_modules', () => {
     for (const f of functions) {
@@ -89,14 +94,22 @@ describe('the package', () => {
 describe('the sandbox', () => {
   it('sees only the package: predict without its inference layer fails at init', async () => {
     const stripped = { ...fn('predict'), layers: fn('predict').layers.filter((l) => path.basename(l) !== 'inference.zip') };
-    await expect(LambdaSandbox.start(stripped, { refs: { InferQueue: 'x', InferDeadLetterQueue: 'y' } })).rejects.toThrow(/Cannot find module 'onnxruntime-node'/);
+    await expect(LambdaSandbox.start(stripped, { refs: { InferQueue: 'x', InferDeadLetterQueue: 'y' } })).rejects.toThrow(
+      /Cannot find module 'onnxruntime-node'/,
+    );
   });
 });
 
 describe('API Gateway events', () => {
   it('POST /predict classifies a photo sent raw, as multipart and as JSON', async () => {
     const png = photo('chelsea.png');
-    const raw = await http('predict', { method: 'POST', resource: '/predict', headers: { 'Content-Type': 'image/png' }, body: png, query: { topK: '3' } });
+    const raw = await http('predict', {
+      method: 'POST',
+      resource: '/predict',
+      headers: { 'Content-Type': 'image/png' },
+      body: png,
+      query: { topK: '3' },
+    });
     expect(raw.status).toBe(200);
     expect(raw.body.predictions).toHaveLength(3);
     expect(raw.body.predictions[0].label).toBe(top1('chelsea.png'));
@@ -120,8 +133,15 @@ describe('API Gateway events', () => {
 
   it('POST /predict/batch answers each image in order', async () => {
     const names = ['bald_eagle.jpeg', 'rocket.jpg', 'orange.png'];
-    const form = multipartBody(names.map((n) => ({ name: 'files', filename: n, type: n.endsWith('.png') ? 'image/png' : 'image/jpeg', data: photo(n) })));
-    const res = await http('predictBatch', { method: 'POST', resource: '/predict/batch', headers: { 'Content-Type': form.contentType }, body: form.body });
+    const form = multipartBody(
+      names.map((n) => ({ name: 'files', filename: n, type: n.endsWith('.png') ? 'image/png' : 'image/jpeg', data: photo(n) })),
+    );
+    const res = await http('predictBatch', {
+      method: 'POST',
+      resource: '/predict/batch',
+      headers: { 'Content-Type': form.contentType },
+      body: form.body,
+    });
     expect(res.status).toBe(200);
     expect(res.body.results.map((r: { predictions: Array<{ label: string }> }) => r.predictions[0]?.label)).toEqual(names.map(top1));
   });
@@ -166,7 +186,12 @@ describe('API Gateway events', () => {
       const atLimit = apiEvent({ method: 'POST', resource: '/predict', headers: { 'Content-Type': type }, body: 'A'.repeat(limit) });
       expect({ type, fits: Buffer.byteLength(JSON.stringify(atLimit)) < PAYLOAD_LIMIT_BYTES - 200_000 }).toEqual({ type, fits: true });
     }
-    const over = await http('predict', { method: 'POST', resource: '/predict', headers: { 'Content-Type': 'image/jpeg' }, body: new Uint8Array(limit + 1) });
+    const over = await http('predict', {
+      method: 'POST',
+      resource: '/predict',
+      headers: { 'Content-Type': 'image/jpeg' },
+      body: new Uint8Array(limit + 1),
+    });
     expect(over.status).toBe(413);
     expect(over.body).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', message: expect.stringMatching(/^the body is/) });
   });
@@ -175,7 +200,12 @@ describe('API Gateway events', () => {
 describe('the batch path, event by event', () => {
   it('POST /jobs → presigned POST forms → S3 event → ingest → SQS batch → inferSqs → GET /jobs/{id} done with results', async () => {
     const names = ['chelsea.png', 'goldfish.jpg', 'rocket.jpg'];
-    const created = await http('createJob', { method: 'POST', resource: '/jobs', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ names }) });
+    const created = await http('createJob', {
+      method: 'POST',
+      resource: '/jobs',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ names }),
+    });
     expect(created.status).toBe(201);
     const { jobId, uploads } = created.body as { jobId: string; uploads: Array<UploadForm & { key: string }> };
 
@@ -183,14 +213,18 @@ describe('the batch path, event by event', () => {
       const name = names[i] as string;
       const put = await postUpload(up, new Uint8Array(photo(name)), name, 'image/jpeg');
       expect(put.status).toBe(204);
-      const notified = await (await container('ingest')).invoke(s3Event(bucket, { key: up.key, size: photo(name).length, eTag: put.headers.get('etag') ?? '' }));
+      const notified = await (await container('ingest')).invoke(
+        s3Event(bucket, { key: up.key, size: photo(name).length, eTag: put.headers.get('etag') ?? '' }),
+      );
       expect(notified.error).toBeUndefined();
     }
 
     const client = new SQSClient({ region: 'us-east-1', endpoint: aws.sqs.url, credentials: ROLE_CREDENTIALS });
     const messages: Message[] = [];
     for (let tries = 0; messages.length < names.length && tries < 10; tries++) {
-      const got = await client.send(new ReceiveMessageCommand({ QueueUrl: aws.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['All'] }));
+      const got = await client.send(
+        new ReceiveMessageCommand({ QueueUrl: aws.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageSystemAttributeNames: ['All'] }),
+      );
       messages.push(...(got.Messages ?? []));
     }
     expect(messages).toHaveLength(names.length);
@@ -198,7 +232,9 @@ describe('the batch path, event by event', () => {
     expect(worked.error).toBeUndefined();
     expect(worked.result).toEqual({ batchItemFailures: [] });
     // What the event source mapping does with a batch that succeeded.
-    await client.send(new DeleteMessageBatchCommand({ QueueUrl: aws.queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }));
+    await client.send(
+      new DeleteMessageBatchCommand({ QueueUrl: aws.queueUrl, Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })) }),
+    );
 
     const job = await http('getJob', { method: 'GET', resource: '/jobs/{jobId}', path: `/jobs/${jobId}`, pathParameters: { jobId } });
     expect(job.status).toBe(200);
@@ -207,7 +243,13 @@ describe('the batch path, event by event', () => {
     expect(download.status).toBe(200);
     expect((await download.text()).trim().split('\n')).toHaveLength(3);
 
-    const results = await http('getJobResults', { method: 'GET', resource: '/jobs/{jobId}/results', path: `/jobs/${jobId}/results`, pathParameters: { jobId }, query: { format: 'jsonl' } });
+    const results = await http('getJobResults', {
+      method: 'GET',
+      resource: '/jobs/{jobId}/results',
+      path: `/jobs/${jobId}/results`,
+      pathParameters: { jobId },
+      query: { format: 'jsonl' },
+    });
     expect(results.status).toBe(200);
     const records = String(results.body)
       .trim()

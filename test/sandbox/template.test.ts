@@ -24,18 +24,30 @@ describe('the bucket', () => {
   const bucket = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket')?.[1] as Resource;
 
   it('is kept when a deploy would replace or delete it', () => {
-    const [, raw] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket') as [string, Resource & { DeletionPolicy?: string; UpdateReplacePolicy?: string }];
+    const [, raw] = ofType('AWS::S3::Bucket').find(([id]) => id !== 'ServerlessDeploymentBucket') as [
+      string,
+      Resource & { DeletionPolicy?: string; UpdateReplacePolicy?: string },
+    ];
     expect(raw.DeletionPolicy).toBe('Retain');
     expect(raw.UpdateReplacePolicy).toBe('Retain');
   });
 
   it('blocks all public access and encrypts by default', () => {
-    expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+    expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+      BlockPublicAcls: true,
+      BlockPublicPolicy: true,
+      IgnorePublicAcls: true,
+      RestrictPublicBuckets: true,
+    });
     expect(bucket.Properties.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
   });
 
   it('expires uploads, results and job records, and aborts abandoned multipart uploads', () => {
-    const rules = bucket.Properties.LifecycleConfiguration.Rules as Array<{ Prefix: string; ExpirationInDays?: number; AbortIncompleteMultipartUpload?: unknown }>;
+    const rules = bucket.Properties.LifecycleConfiguration.Rules as Array<{
+      Prefix: string;
+      ExpirationInDays?: number;
+      AbortIncompleteMultipartUpload?: unknown;
+    }>;
     for (const prefix of ['uploads/', 'results/', 'jobs/']) {
       expect(rules.find((r) => r.Prefix === prefix)?.ExpirationInDays).toBeGreaterThan(0);
     }
@@ -65,7 +77,8 @@ describe('IAM', () => {
       for (const s of statements(role)) {
         expect(actions(s)).not.toContain('s3:HeadObject');
         expect(actions(s).filter((a) => a.endsWith(':*'))).toEqual([]);
-        if (s.Resource === '*' || (Array.isArray(s.Resource) && s.Resource.includes('*'))) expect(actions(s).every((a) => a.startsWith('xray:'))).toBe(true);
+        if (s.Resource === '*' || (Array.isArray(s.Resource) && s.Resource.includes('*')))
+          expect(actions(s).every((a) => a.startsWith('xray:'))).toBe(true);
       }
     }
   });
@@ -76,7 +89,9 @@ describe('IAM', () => {
       expect({ fn, granted: granted.filter((a) => a.startsWith('s3:') || a.startsWith('sqs:')) }).toEqual({ fn, granted: [] });
     }
     expect(resources.IamRoleLambdaExecution).toBeUndefined();
-    const pollers = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::Role' && statements(r).flatMap(actions).includes('sqs:ReceiveMessage'));
+    const pollers = Object.entries(resources).filter(
+      ([, r]) => r.Type === 'AWS::IAM::Role' && statements(r).flatMap(actions).includes('sqs:ReceiveMessage'),
+    );
     expect(pollers.map(([id]) => id)).toEqual([roleOf('inferSqs').id]);
   });
 
@@ -84,7 +99,11 @@ describe('IAM', () => {
     for (const fn of ['createJob', 'getJob', 'getJobResults', 'ingest', 'inferSqs']) {
       const all = statements(roleOf(fn).role);
       const list = all.find((x) => actions(x).includes('s3:ListBucket'));
-      expect({ fn, list: list?.Resource, condition: list?.Condition }).toEqual({ fn, list: [expect.stringMatching(/^arn:aws:s3:::[^/]+$/)], condition: undefined });
+      expect({ fn, list: list?.Resource, condition: list?.Condition }).toEqual({
+        fn,
+        list: [expect.stringMatching(/^arn:aws:s3:::[^/]+$/)],
+        condition: undefined,
+      });
     }
   });
 
@@ -103,7 +122,8 @@ describe('IAM', () => {
 
 describe('access control', () => {
   const methods = ofType('AWS::ApiGateway::Method').map(([id, r]): Record<string, any> => ({ id, ...r.Properties }));
-  const gatewayResponse = (type: string) => ofType('AWS::ApiGateway::GatewayResponse').find(([, r]) => r.Properties.ResponseType === type)?.[1].Properties;
+  const gatewayResponse = (type: string) =>
+    ofType('AWS::ApiGateway::GatewayResponse').find(([, r]) => r.Properties.ResponseType === type)?.[1].Properties;
 
   it('requires an API key on every route but GET /health, the console and the CORS preflights', () => {
     // The console's page, assets and docs are public: the page asks for a key itself.
@@ -149,7 +169,11 @@ describe('access control', () => {
 
   it("has the functions trust API Gateway's key check, and hold no keys themselves", () => {
     for (const f of functions) {
-      expect({ name: f.name, mode: f.environment.AUTH_MODE, keys: f.environment.API_KEYS }).toEqual({ name: f.name, mode: 'gateway', keys: undefined });
+      expect({ name: f.name, mode: f.environment.AUTH_MODE, keys: f.environment.API_KEYS }).toEqual({
+        name: f.name,
+        mode: 'gateway',
+        keys: undefined,
+      });
     }
   });
 });
@@ -181,7 +205,10 @@ describe('operations', () => {
     expect(has('AWS/ApiGateway', '5XXError')).toHaveLength(1);
     expect(has('AWS/Lambda', 'Throttles')).toHaveLength(1);
     // API Gateway's per-route Latency needs detailed metrics (off): the function's Duration always has data.
-    expect(has('AWS/Lambda', 'Duration')[0]).toMatchObject({ ExtendedStatistic: 'p99', Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'PredictLambdaFunction' } }] });
+    expect(has('AWS/Lambda', 'Duration')[0]).toMatchObject({
+      ExtendedStatistic: 'p99',
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: 'PredictLambdaFunction' } }],
+    });
     for (const a of alarms) expect(a.AlarmActions).toEqual([{ Ref: 'AlarmTopic' }]);
   });
 

@@ -57,14 +57,19 @@ export class WorkerExecutor implements Executor {
         } else {
           const done = slot.inFlight.get(msg.id);
           slot.inFlight.delete(msg.id);
-          done?.(msg.type === 'error' ? { ok: false, error: msg.error } : { ok: true, scores: msg.scores, decodeMs: msg.decodeMs, inferMs: msg.inferMs, image: msg.image });
+          done?.(
+            msg.type === 'error'
+              ? { ok: false, error: msg.error }
+              : { ok: true, scores: msg.scores, decodeMs: msg.decodeMs, inferMs: msg.inferMs, image: msg.image },
+          );
         }
       });
       worker.on('error', reject);
       worker.on('exit', (code) => {
         slot.ready = false;
         // A worker that dies takes only its own in-flight images with it; each gets an error, never a hang.
-        for (const done of slot.inFlight.values()) done({ ok: false, error: toErrorRecord(new InternalError(`inference worker exited with code ${code}`)) });
+        for (const done of slot.inFlight.values())
+          done({ ok: false, error: toErrorRecord(new InternalError(`inference worker exited with code ${code}`)) });
         slot.inFlight.clear();
         if (!this.closing) void this.spawn(index).catch(() => undefined);
       });

@@ -14,7 +14,12 @@ const post = (msg: WorkerMessage, transfer: ArrayBuffer[] = []) => port.postMess
 // The main thread already hashed the model files; workers only read them.
 const catalog = new FsModelCatalog({ dir: init.modelsDir, defaultModel: init.defaultModel, only: init.models });
 // libvips runs one thread per image here: the pool already runs one image per core.
-const engine = new OnnxEngine(catalog, { intraOpThreads: init.intraOpThreads, maxPixels: init.maxPixels, maxBatch: init.maxBatch, sharpConcurrency: 1 });
+const engine = new OnnxEngine(catalog, {
+  intraOpThreads: init.intraOpThreads,
+  maxPixels: init.maxPixels,
+  maxBatch: init.maxBatch,
+  sharpConcurrency: 1,
+});
 
 /** Decoded images waiting for the session, per model: whatever piles up while one run executes forms the next batch. */
 const pending = new Map<string, Array<{ id: number; prepared: PreparedImage }>>();
@@ -30,17 +35,19 @@ async function drain(): Promise<void> {
       const [model, list] = next;
       const batch = list.splice(0, init.maxBatch);
       try {
-        const runs = await engine.run(model, batch.map((b) => b.prepared));
+        const runs = await engine.run(
+          model,
+          batch.map((b) => b.prepared),
+        );
         batch.forEach((b, i) => {
           const r = runs[i];
           if (!r) {
             post({ type: 'error', id: b.id, error: toErrorRecord(new Error('missing result')) });
             return;
           }
-          post(
-            { type: 'result', id: b.id, scores: r.scores, decodeMs: b.prepared.decodeMs, inferMs: r.inferMs, image: b.prepared.image },
-            [r.scores.buffer as ArrayBuffer],
-          );
+          post({ type: 'result', id: b.id, scores: r.scores, decodeMs: b.prepared.decodeMs, inferMs: r.inferMs, image: b.prepared.image }, [
+            r.scores.buffer as ArrayBuffer,
+          ]);
         });
       } catch (err: unknown) {
         for (const b of batch) post({ type: 'error', id: b.id, error: toErrorRecord(err) });

@@ -245,7 +245,8 @@ export class ScheduledEngine implements InferenceEngine {
         image.request.fail(expired(now - image.enqueuedAt));
         continue;
       }
-      if (lane.name !== 'background') this.admission.dispatched(lane.name, image.request.started ? undefined : now - image.enqueuedAt, lane.queue.length, now);
+      if (lane.name !== 'background')
+        this.admission.dispatched(lane.name, image.request.started ? undefined : now - image.enqueuedAt, lane.queue.length, now);
       image.request.started = true;
       this.advance(now);
       this.running++;

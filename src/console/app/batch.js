@@ -28,7 +28,9 @@ const POLL_MS = 1000;
  * would ignore (a job would wait for them forever).
  * @param {Picked} p
  */
-const wanted = (p) => !p.path.split('/').some((seg) => seg.startsWith('.') || seg === '__MACOSX') && (IMAGE_EXT.test(p.path) || /\.zip$/i.test(p.path) || p.file.type.startsWith('image/'));
+const wanted = (p) =>
+  !p.path.split('/').some((seg) => seg.startsWith('.') || seg === '__MACOSX') &&
+  (IMAGE_EXT.test(p.path) || /\.zip$/i.test(p.path) || p.file.type.startsWith('image/'));
 
 /**
  * Upload names as POST /jobs sanitises them, made unique here so that two files never ask for one key.
@@ -46,7 +48,10 @@ export function uploadNames(picked) {
 }
 
 /** @param {File} file */
-const contentTypeOf = (file) => (file.type && file.type !== 'application/x-zip-compressed' ? file.type : TYPES[/\.([^.]+)$/.exec(file.name)?.[1]?.toLowerCase() ?? ''] ?? 'application/octet-stream');
+const contentTypeOf = (file) =>
+  file.type && file.type !== 'application/x-zip-compressed'
+    ? file.type
+    : (TYPES[/\.([^.]+)$/.exec(file.name)?.[1]?.toLowerCase() ?? ''] ?? 'application/octet-stream');
 
 /**
  * The files of dropped folders, recursively.
@@ -258,7 +263,11 @@ export function initBatch() {
     };
     await Promise.all(Array.from({ length: UPLOADS_AT_ONCE }, worker));
     tick();
-    if (failures.length) showError(error, h('div', {}, h('strong', {}, `${failures.length} upload(s) refused by the bucket`), h('ul', {}, ...failures.map((f) => h('li', {}, f)))));
+    if (failures.length)
+      showError(
+        error,
+        h('div', {}, h('strong', {}, `${failures.length} upload(s) refused by the bucket`), h('ul', {}, ...failures.map((f) => h('li', {}, f)))),
+      );
     run.disabled = false;
 
     let shown = -1;
@@ -288,7 +297,11 @@ export function initBatch() {
         await sleep(POLL_MS);
       } catch (err) {
         showError(error, describeError(err));
-        await sleep(err instanceof Error && 'retryAfterSeconds' in err && typeof err.retryAfterSeconds === 'number' ? err.retryAfterSeconds * 1000 : POLL_MS * 3);
+        await sleep(
+          err instanceof Error && 'retryAfterSeconds' in err && typeof err.retryAfterSeconds === 'number'
+            ? err.retryAfterSeconds * 1000
+            : POLL_MS * 3,
+        );
       }
     }
   };

@@ -18,7 +18,8 @@ function niceStep(max) {
 }
 
 /** @param {number} v */
-const tickLabel = (v) => (v >= 1000 ? `${(v / 1000).toFixed(v % 1000 === 0 ? 0 : 1)}k` : v >= 10 || v === 0 ? String(Math.round(v)) : v.toPrecision(2));
+const tickLabel = (v) =>
+  v >= 1000 ? `${(v / 1000).toFixed(v % 1000 === 0 ? 0 : 1)}k` : v >= 10 || v === 0 ? String(Math.round(v)) : v.toPrecision(2);
 
 /**
  * Draws `series` into `el`, x from `t1 - windowS` to `t1` (seconds).
@@ -63,7 +64,16 @@ export function lineChart(el, series, { t1, windowS, unit }) {
       pen = true;
     }
     // The test reads data-points and data-max: a chart "with data" has a drawn line, not just axes.
-    el.append(svg('path', { d: d || 'M0,0', class: 'series', stroke: s.color, 'data-series': s.name, 'data-points': drawn.length, 'data-max': Math.max(0, ...drawn.map(([, v]) => v ?? 0)) }));
+    el.append(
+      svg('path', {
+        d: d || 'M0,0',
+        class: 'series',
+        stroke: s.color,
+        'data-series': s.name,
+        'data-points': drawn.length,
+        'data-max': Math.max(0, ...drawn.map(([, v]) => v ?? 0)),
+      }),
+    );
     // A lone point has no line: a dot shows it.
     if (drawn.length === 1) {
       const [t, v] = /** @type {[number, number]} */ (drawn[0]);
@@ -86,7 +96,17 @@ export function lineChart(el, series, { t1, windowS, unit }) {
 export const PALETTE = ['#1f5fbf', '#b3261e', '#1b7f3b', '#8a4b00', '#6a3d9a', '#00707a', '#5c5c5c', '#a0306e'];
 
 /** @type {Record<string, string>} */
-const STATUS = { 200: '#1f5fbf', 201: '#00707a', 400: '#8a4b00', 401: '#6a3d9a', 403: '#a0306e', 404: '#5c5c5c', 429: '#6b5800', 500: '#000000', 503: '#b3261e' };
+const STATUS = {
+  200: '#1f5fbf',
+  201: '#00707a',
+  400: '#8a4b00',
+  401: '#6a3d9a',
+  403: '#a0306e',
+  404: '#5c5c5c',
+  429: '#6b5800',
+  500: '#000000',
+  503: '#b3261e',
+};
 /** For the codes without a colour of their own: none of STATUS's. */
 const OTHER = ['#2d6a00', '#7a1f5c', '#3b3b98', '#995500', '#00545c', '#8c1d40'];
 

@@ -42,7 +42,9 @@ const loadModels = async () => {
     const body = await apiJson('models');
     for (const id of ['classify-model', 'batch-model']) {
       byId(id, HTMLSelectElement).replaceChildren(
-        ...body.models.map((m) => h('option', { value: m.name, selected: m.name === body.default }, `${m.name} ${m.version}${m.name === body.default ? ' (default)' : ''}`)),
+        ...body.models.map((m) =>
+          h('option', { value: m.name, selected: m.name === body.default }, `${m.name} ${m.version}${m.name === body.default ? ' (default)' : ''}`),
+        ),
       );
     }
     modelsLoaded = true;

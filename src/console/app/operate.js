@@ -118,7 +118,9 @@ export function initOperate() {
     // Public: no key needed, and a 503 still carries the body that says why.
     const res = await fetch(new URL('health', document.baseURI));
     const body = await res.json();
-    const engine = body.engine ? ` · engine ${body.engine.kind}, ${body.engine.workers} worker(s), ${body.engine.inFlight} in flight, ${body.engine.queued} queued` : '';
+    const engine = body.engine
+      ? ` · engine ${body.engine.kind}, ${body.engine.workers} worker(s), ${body.engine.inFlight} in flight, ${body.engine.queued} queued`
+      : '';
     health.replaceChildren(
       'Readiness: ',
       h('strong', { class: body.ready ? 'pass' : 'fail' }, body.ready ? 'ready' : body.status),
@@ -139,7 +141,12 @@ export function initOperate() {
         showError(error, undefined);
         await Promise.all([showHealth(), modelsShown ? undefined : showModels()]);
       } catch (err) {
-        showError(error, err instanceof ApiError && err.status === 403 ? h('div', {}, describeError(err), 'Charts need an operator key (OPERATOR_KEYS).') : describeError(err));
+        showError(
+          error,
+          err instanceof ApiError && err.status === 403
+            ? h('div', {}, describeError(err), 'Charts need an operator key (OPERATOR_KEYS).')
+            : describeError(err),
+        );
       }
       draw();
       await sleep(SCRAPE_MS);

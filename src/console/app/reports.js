@@ -8,7 +8,8 @@ import { byId, h, showError } from './dom.js';
 
 /** @param {Check} c */
 const checkText = (c) => {
-  const [value, limit] = c.name === 'errors' ? [`${(c.value * 100).toFixed(2)} %`, `${(c.limit * 100).toFixed(2)} %`] : [`${Math.round(c.value)} ms`, `${c.limit} ms`];
+  const [value, limit] =
+    c.name === 'errors' ? [`${(c.value * 100).toFixed(2)} %`, `${(c.limit * 100).toFixed(2)} %`] : [`${Math.round(c.value)} ms`, `${c.limit} ms`];
   return `${c.name} ${value} ${c.pass ? '<' : '≥'} ${limit}`;
 };
 

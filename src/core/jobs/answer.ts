@@ -55,7 +55,13 @@ export async function storeResult(deps: Pick<JobDeps, 'store'>, record: ResultRe
  * Counts `key` as an image of the job and answers it at once with an error record. A repeated event finds the
  * record it stored for the same bytes and leaves it be, so the job's revision does not move either.
  */
-export async function answerWithError(deps: Pick<JobDeps, 'store' | 'catalog' | 'now'>, job: Job, key: string, etag: string, error: unknown): Promise<void> {
+export async function answerWithError(
+  deps: Pick<JobDeps, 'store' | 'catalog' | 'now'>,
+  job: Job,
+  key: string,
+  etag: string,
+  error: unknown,
+): Promise<void> {
   const item = await registerImage(deps, job, key, etag);
   const existing = item.fresh ? undefined : await deps.store.head(keys.result(job.jobId, item.itemId));
   if (existing?.metadata['source-etag'] === etag) return;

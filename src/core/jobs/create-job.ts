@@ -8,7 +8,9 @@ import { type Job, keys } from './records';
 import { parseUploadKey, shortLabel, uploadContentType } from './upload-keys';
 
 /** POST /jobs: the ingest limits bound the zips and manifests its forms accept. */
-export type CreateJobDeps = Pick<JobDeps, 'store' | 'catalog' | 'limits' | 'now'> & { ingestLimits: Pick<IngestLimits, 'maxZipBytes' | 'maxManifestBytes'> };
+export type CreateJobDeps = Pick<JobDeps, 'store' | 'catalog' | 'limits' | 'now'> & {
+  ingestLimits: Pick<IngestLimits, 'maxZipBytes' | 'maxManifestBytes'>;
+};
 
 /** Bytes of an upload name: with the job's prefix (at most 73 bytes) it stays far under S3's 1,024 for a key. */
 const MAX_NAME_BYTES = 255;
@@ -47,7 +49,8 @@ export interface JobUpload extends PresignedPost {
 /** The policy of the form for `key`: its type from its name, and the limit ingest would apply to its kind. */
 function uploadPolicy(deps: CreateJobDeps, key: string): UploadPolicy {
   const kind = parseUploadKey(key)?.kind ?? 'image';
-  const maxBytes = kind === 'zip' ? deps.ingestLimits.maxZipBytes : kind === 'manifest' ? deps.ingestLimits.maxManifestBytes : deps.limits.maxImageBytes;
+  const maxBytes =
+    kind === 'zip' ? deps.ingestLimits.maxZipBytes : kind === 'manifest' ? deps.ingestLimits.maxManifestBytes : deps.limits.maxImageBytes;
   return { ...uploadContentType(key, kind), maxBytes, expiresSeconds: deps.limits.presignExpiresSeconds };
 }
 

@@ -1,4 +1,4 @@
-import { InvalidManifestError, InvalidManifestLineError, KeyOutsideJobError, ObjectNotFoundError, type AppError } from '../errors';
+import { type AppError, InvalidManifestError, InvalidManifestLineError, KeyOutsideJobError, ObjectNotFoundError } from '../errors';
 import { answerWithError } from './answer';
 import { INGEST_IN_FLIGHT } from './deps';
 import type { IngestDeps, IngestOutcome } from './ingest';
@@ -22,8 +22,10 @@ function manifestKey(jobId: string, listed: string): string | AppError {
   if (problem) return new InvalidManifestLineError(`${quoted} is no usable key: ${problem}`);
   const key = listed.startsWith('uploads/') ? listed : `${prefix}${listed}`;
   if (!key.startsWith(prefix)) return new KeyOutsideJobError(`${quoted} lies outside this job's uploads (${prefix})`);
-  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) return new InvalidManifestLineError(`${quoted} makes a key over ${MAX_KEY_BYTES} bytes in ${prefix}`);
-  if (parseUploadKey(key)?.kind !== 'image') return new InvalidManifestLineError(`${quoted} is no image key (ingest ignores it, or reads it as a zip or a manifest)`);
+  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES)
+    return new InvalidManifestLineError(`${quoted} makes a key over ${MAX_KEY_BYTES} bytes in ${prefix}`);
+  if (parseUploadKey(key)?.kind !== 'image')
+    return new InvalidManifestLineError(`${quoted} is no image key (ingest ignores it, or reads it as a zip or a manifest)`);
   return key;
 }
 

@@ -47,6 +47,7 @@ export async function itemAsMarked(deps: { store: ObjectStore }, item: WorkItem)
   if (m.etag !== item.etag) return { dropped: 'its item was registered for other bytes (a stale or forged message)' };
   const model = typeof m.model === 'string' && m.model !== '' ? m.model : item.model;
   // Never out of range: one item's bad topK would fail the engine call of every image of its model in the batch.
-  const topK = [m.topK, item.topK].find((k): k is number => typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= MAX_TOP_K) ?? DEFAULT_TOP_K;
+  const topK =
+    [m.topK, item.topK].find((k): k is number => typeof k === 'number' && Number.isInteger(k) && k >= 1 && k <= MAX_TOP_K) ?? DEFAULT_TOP_K;
   return { ...item, model, topK };
 }

@@ -89,7 +89,13 @@ function classifyByModel(deps: WorkerDeps, answerable: readonly Answerable[]): M
   let previous: Promise<unknown> = Promise.resolve();
   for (const [model, group] of byModel) {
     const topK = Math.max(...group.map((g) => g.a.item.topK));
-    const call = previous.then(() => classifyImages(deps, group.map((g) => g.image), { model, topK, priority: 'background' }));
+    const call = previous.then(() =>
+      classifyImages(
+        deps,
+        group.map((g) => g.image),
+        { model, topK, priority: 'background' },
+      ),
+    );
     previous = call.catch(() => undefined);
     group.forEach(({ a }, j) => {
       out.set(

@@ -115,7 +115,15 @@ export function parseJobRecord(jobId: string, body: Uint8Array): Job {
                   : undefined;
   if (problem) throw new JobUnreadableError(jobId, `bad or missing "${problem}"`);
   // Fields this version does not know are kept, for the version that wrote them.
-  const job: Job = { ...j, jobId, model: j.model as string, topK: j.topK as number, createdAt: j.createdAt as string, announced: j.announced as number, explicit: j.explicit as boolean };
+  const job: Job = {
+    ...j,
+    jobId,
+    model: j.model as string,
+    topK: j.topK as number,
+    createdAt: j.createdAt as string,
+    announced: j.announced as number,
+    explicit: j.explicit as boolean,
+  };
   if (typeof j.owner === 'string') job.owner = j.owner;
   return job;
 }

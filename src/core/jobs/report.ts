@@ -53,6 +53,9 @@ export async function jobReport(deps: JobReadDeps, jobId: string, who: Principal
   const done = Math.max(0, answered.length - failed.length);
   const counts: JobCounts = { expected: Math.max(job.announced, items.length), ingested: items.length, done, failed: failed.length };
   // Every rewrite of a record gives it a new ETag (it holds its completion time), so the listing is the version.
-  const revision = createHash('sha256').update(answered.map((o) => `${o.key} ${o.etag}`).join('\n')).digest('hex').slice(0, 16);
+  const revision = createHash('sha256')
+    .update(answered.map((o) => `${o.key} ${o.etag}`).join('\n'))
+    .digest('hex')
+    .slice(0, 16);
   return { jobId, status: jobStatus(counts), model: job.model, counts, createdAt: job.createdAt, explicit: job.explicit, revision };
 }

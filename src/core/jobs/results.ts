@@ -55,7 +55,7 @@ export async function jobResultsPage(
   const prefix = keys.results(jobId);
   const { after } = page;
   if (after !== undefined && !(after.length <= 1024 && after.startsWith(prefix) && /^[^/]+\.json$/.test(after.slice(prefix.length)))) {
-    throw new BadRequestError('after is not a cursor of this job\'s results');
+    throw new BadRequestError("after is not a cursor of this job's results");
   }
   const listed = await deps.store.list(prefix);
   const rest = after === undefined ? listed : listed.filter((o) => o.key > after);
@@ -111,7 +111,6 @@ export async function assembleResults(deps: JobReadDeps, jobId: string, revision
   };
 }
 
-
 const csvCell = (v: string | number): string => {
   const s = String(v);
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
@@ -145,4 +144,5 @@ export function resultsCsv(records: readonly ResultRecord[]): string {
   return `${rows.join('\n')}\n`;
 }
 
-export const resultsJsonl = (records: readonly ResultRecord[]): string => records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : '');
+export const resultsJsonl = (records: readonly ResultRecord[]): string =>
+  records.map((r) => JSON.stringify(r)).join('\n') + (records.length ? '\n' : '');

@@ -5,12 +5,12 @@ import { WorkerExecutor } from '../../adapters/pool/worker-executor';
 import { type FrontDoor, NEED_PREFIX, registerFrontDoor } from '../../adapters/scheduling/front-door';
 import { InThreadExecutor } from '../../adapters/scheduling/in-thread-executor';
 import { type InteractiveLane, ScheduledEngine } from '../../adapters/scheduling/scheduled-engine';
+import { type Config, config } from '../../config';
 import type { ClassifyDeps } from '../../core/classify';
 import { type AppError, BadRequestError, PayloadTooLargeError } from '../../core/errors';
 import type { Classification } from '../../core/model';
 import type { InferenceEngine } from '../../core/ports';
 import { ResponseCache } from '../../core/response-cache';
-import { type Config, config } from '../../config';
 import { corsHeaders } from '../middleware/cors';
 import { errorResponse } from '../middleware/http';
 import { checkJsonDepth, MAX_JSON_DEPTH } from '../middleware/http-input';
@@ -39,10 +39,12 @@ function build(): Classifier {
   if (engine instanceof ScheduledEngine) {
     prom.expired.track({}, () => engine.stats().expired ?? 0);
     for (const lane of ['single', 'batch'] as const) {
-      for (const reason of ['standing-queue', 'deadline', 'queue-full'] as const) prom.admissionShed.track({ lane, reason }, () => engine.shedCounts().get(`${lane}/${reason}`) ?? 0);
+      for (const reason of ['standing-queue', 'deadline', 'queue-full'] as const)
+        prom.admissionShed.track({ lane, reason }, () => engine.shedCounts().get(`${lane}/${reason}`) ?? 0);
     }
     prom.servicePerImage.track({}, () => (engine.stats().perImageMs ?? 0) / 1000);
-    for (const lane of ['single', 'batch'] as const) prom.standingQueue.track({ lane }, () => ((engine.stats().standing ?? []).includes(lane) ? 1 : 0));
+    for (const lane of ['single', 'batch'] as const)
+      prom.standingQueue.track({ lane }, () => ((engine.stats().standing ?? []).includes(lane) ? 1 : 0));
     // Where one process serves every invocation, shed before serverless-offline reads and converts the body.
     if (cfg.offline) registerFrontDoor(frontDoor(engine, cfg));
   }
@@ -77,7 +79,9 @@ function judgePrefix(headers: Readonly<Record<string, string | undefined>>, decl
   const boundary = multipartBoundary(headers['content-type']);
   // Only a body the chunk holds whole: the closing delimiter of a longer one may come later.
   if (boundary === undefined || !(prefix.length >= declared)) return undefined;
-  return Buffer.from(prefix).includes(`--${boundary}--`) ? undefined : new BadRequestError('malformed multipart/form-data body (no closing boundary)');
+  return Buffer.from(prefix).includes(`--${boundary}--`)
+    ? undefined
+    : new BadRequestError('malformed multipart/form-data body (no closing boundary)');
 }
 
 const FRONT_DOOR_ROUTES: Readonly<Record<string, InteractiveLane>> = { '/predict': 'single', '/predict/batch': 'batch' };
@@ -125,7 +129,8 @@ function frontDoor(engine: ScheduledEngine, cfg: Readonly<Config>) {
 }
 
 /** `X-Cache: hit|miss` where a response cache answers; nothing where there is none. */
-export const cacheHeader = (c: Pick<Classifier, 'cache'>, hit: boolean): Record<string, string> => (c.cache ? { 'X-Cache': hit ? 'hit' : 'miss' } : {});
+export const cacheHeader = (c: Pick<Classifier, 'cache'>, hit: boolean): Record<string, string> =>
+  c.cache ? { 'X-Cache': hit ? 'hit' : 'miss' } : {};
 
 /** The sync API's response cache, or none when RESPONSE_CACHE=off or its size is 0. */
 function responseCache(cfg: Readonly<Config>): Classifier['cache'] {

@@ -1,7 +1,7 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { SqsWorkQueue } from '../../adapters/sqs-work-queue';
-import type { WorkQueue } from '../../core/jobs/ports';
 import { config } from '../../config';
+import type { WorkQueue } from '../../core/jobs/ports';
 import { localCredentials } from './local-credentials';
 
 let queue: WorkQueue | undefined;

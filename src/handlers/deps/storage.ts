@@ -1,9 +1,8 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3ObjectStore, s3ChecksumSettings } from '../../adapters/s3-object-store';
-import type { ObjectStore } from '../../core/jobs/ports';
 import { config } from '../../config';
+import type { ObjectStore } from '../../core/jobs/ports';
 import { localCredentials } from './local-credentials';
-
 
 let store: ObjectStore | undefined;
 

@@ -1,5 +1,5 @@
-import busboy from 'busboy';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
+import busboy from 'busboy';
 import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../../core/errors';
 import { headerOf } from './headers';
 
@@ -159,7 +159,8 @@ function parseJsonObject(body: Buffer, example: string): Record<string, unknown>
   } catch (err: unknown) {
     throw new BadRequestError(`the body is not valid JSON; send an object like ${example}`, { cause: err });
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new BadRequestError(`the JSON body must be an object like ${example}`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new BadRequestError(`the JSON body must be an object like ${example}`);
   return parsed as Record<string, unknown>;
 }
 
@@ -176,7 +177,8 @@ function parseJson(body: Buffer, batch: boolean): ImageInput {
   const obj = parseJsonObject(body, batch ? '{"images": ["<base64>", …]}' : '{"image": "<base64>"}');
   const encoded: unknown[] = batch && Array.isArray(obj.images) ? obj.images : [obj.image];
   const images = encoded.map((v, i) => {
-    if (typeof v !== 'string' || v === '') throw new BadRequestError(batch ? `images[${i}] must be a base64 string` : '"image" must be a base64 string');
+    if (typeof v !== 'string' || v === '')
+      throw new BadRequestError(batch ? `images[${i}] must be a base64 string` : '"image" must be a base64 string');
     const b64 = v.replace(/^data:[^;]+;base64,/, '');
     if (!/^[A-Za-z0-9+/\s]*={0,2}\s*$/.test(b64)) throw new BadRequestError('the image is not valid base64');
     const bytes = Buffer.from(b64, 'base64');

@@ -1,13 +1,13 @@
-import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { config } from '../../config';
 import { isAppError, publicError, UnauthorizedError } from '../../core/errors';
 import type { Access, Principal } from '../../core/principal';
 import { RateLimiter } from '../../core/rate-limit';
-import { accessGate, API_KEY_HEADER, type Gate } from './auth';
+import { API_KEY_HEADER, accessGate, type Gate } from './auth';
 import { corsHeaders } from './cors';
 import { headerOf } from './headers';
 import { logger, metrics, prom, tracing } from './observability';
@@ -26,8 +26,7 @@ export type HttpFn = (event: APIGatewayProxyEvent, context: Context) => Promise<
 const CHALLENGE = `ApiKey realm="image-classifier", header="${API_KEY_HEADER}"`;
 
 /** The request id clients see: API Gateway's, else the invocation's. */
-export const requestIdOf = (event: APIGatewayProxyEvent, context: Context): string =>
-  event.requestContext?.requestId || context.awsRequestId;
+export const requestIdOf = (event: APIGatewayProxyEvent, context: Context): string => event.requestContext?.requestId || context.awsRequestId;
 
 const json = (statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult => ({
   statusCode,

@@ -22,9 +22,12 @@ export const tracer: Tracer | undefined =
 /** The tracing middleware, or a no-op when tracing is off. */
 export const tracing = (): middy.MiddlewareObj =>
   tracer
-    ? (require('@aws-lambda-powertools/tracer/middleware') as typeof import('@aws-lambda-powertools/tracer/middleware')).captureLambdaHandler(tracer, {
-        captureResponse: false,
-      })
+    ? (require('@aws-lambda-powertools/tracer/middleware') as typeof import('@aws-lambda-powertools/tracer/middleware')).captureLambdaHandler(
+        tracer,
+        {
+          captureResponse: false,
+        },
+      )
     : { before: () => undefined };
 
 /** Metric names, kept in one place. */
@@ -63,16 +66,50 @@ const registers = [registry];
 export const prom = {
   registry,
   requests: new Counter({ name: MetricName.requests, help: 'HTTP requests by route and status code.', labelNames: ['route', 'status'], registers }),
-  requestSeconds: new Histogram({ name: MetricName.requestSeconds, help: 'HTTP request latency inside the function.', labelNames: ['route'], buckets: latencyBuckets, registers }),
-  decodeSeconds: new Histogram({ name: MetricName.decodeSeconds, help: 'Decode, resize and crop time per image.', labelNames: ['model'], buckets: stageBuckets, registers }),
-  inferSeconds: new Histogram({ name: MetricName.inferSeconds, help: 'Model inference time per image.', labelNames: ['model'], buckets: stageBuckets, registers }),
-  queueSeconds: new Histogram({ name: MetricName.queueSeconds, help: 'Time an image waited for an inference slot.', labelNames: ['model'], buckets: latencyBuckets, registers }),
+  requestSeconds: new Histogram({
+    name: MetricName.requestSeconds,
+    help: 'HTTP request latency inside the function.',
+    labelNames: ['route'],
+    buckets: latencyBuckets,
+    registers,
+  }),
+  decodeSeconds: new Histogram({
+    name: MetricName.decodeSeconds,
+    help: 'Decode, resize and crop time per image.',
+    labelNames: ['model'],
+    buckets: stageBuckets,
+    registers,
+  }),
+  inferSeconds: new Histogram({
+    name: MetricName.inferSeconds,
+    help: 'Model inference time per image.',
+    labelNames: ['model'],
+    buckets: stageBuckets,
+    registers,
+  }),
+  queueSeconds: new Histogram({
+    name: MetricName.queueSeconds,
+    help: 'Time an image waited for an inference slot.',
+    labelNames: ['model'],
+    buckets: latencyBuckets,
+    registers,
+  }),
   images: new Counter({ name: MetricName.images, help: 'Images classified, by model and outcome.', labelNames: ['model', 'outcome'], registers }),
   shed: new Counter({ name: MetricName.shed, help: 'Requests refused by admission control, by route.', labelNames: ['route'], registers }),
-  modelLoadSeconds: trackedGauge({ name: MetricName.modelLoadSeconds, help: 'Time to create and warm up each model session.', labelNames: ['model'], registry }),
+  modelLoadSeconds: trackedGauge({
+    name: MetricName.modelLoadSeconds,
+    help: 'Time to create and warm up each model session.',
+    labelNames: ['model'],
+    registry,
+  }),
   engineQueued: trackedGauge({ name: MetricName.engineQueued, help: 'Images waiting for the inference pool.', registry }),
   engineInFlight: trackedGauge({ name: MetricName.engineInFlight, help: 'Images being decoded or inferred.', registry }),
-  eventLoopDelay: new Histogram({ name: MetricName.eventLoopDelay, help: 'How late a 100 ms timer fires on the thread that serves HTTP.', buckets: stageBuckets, registers }),
+  eventLoopDelay: new Histogram({
+    name: MetricName.eventLoopDelay,
+    help: 'How late a 100 ms timer fires on the thread that serves HTTP.',
+    buckets: stageBuckets,
+    registers,
+  }),
   shedEarly: new Counter({
     name: MetricName.shedEarly,
     help: 'Requests shed before their body was read (local front door), by route; also in requests_shed_total.',
@@ -85,15 +122,27 @@ export const prom = {
     labelNames: ['lane', 'reason'],
     registry,
   }),
-  expired: trackedCounter({ name: MetricName.expired, help: 'Requests dropped unclassified because their deadline passed while they waited.', registry }),
-  servicePerImage: trackedGauge({ name: MetricName.servicePerImage, help: 'Measured pool time per image: the inverse of the inference throughput.', registry }),
+  expired: trackedCounter({
+    name: MetricName.expired,
+    help: 'Requests dropped unclassified because their deadline passed while they waited.',
+    registry,
+  }),
+  servicePerImage: trackedGauge({
+    name: MetricName.servicePerImage,
+    help: 'Measured pool time per image: the inverse of the inference throughput.',
+    registry,
+  }),
   standingQueue: trackedGauge({
     name: MetricName.standingQueue,
     help: '1 while a lane has a standing queue (admission sheds past its budget), else 0.',
     labelNames: ['lane'],
     registry,
   }),
-  cacheHits: trackedCounter({ name: MetricName.cacheHits, help: 'Images answered from the response cache (also counted in images_classified_total).', registry }),
+  cacheHits: trackedCounter({
+    name: MetricName.cacheHits,
+    help: 'Images answered from the response cache (also counted in images_classified_total).',
+    registry,
+  }),
   cacheMisses: trackedCounter({ name: MetricName.cacheMisses, help: 'Images looked up in the response cache and not found.', registry }),
   cacheEntries: trackedGauge({ name: MetricName.cacheEntries, help: 'Answers held by the response cache.', registry }),
 };

@@ -80,8 +80,11 @@ function replacedDetectEncoding(request) {`,
     })
 `,
     ],
-    ['export default class HttpServer {', `${FIRST_CHUNK}
-export default class HttpServer {`],
+    [
+      'export default class HttpServer {',
+      `${FIRST_CHUNK}
+export default class HttpServer {`,
+    ],
     [
       'origin: endpoint.cors.origins || this.#options.corsConfig.origin,',
       // hapi echoes the request's Origin for `*`; 'ignore' makes it answer `*`, as API Gateway does.

@@ -3,8 +3,8 @@ import { createWriteStream } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { AwsChunkedDecoder } from './chunked';
 import { algorithmLabel, CHECKSUM_ALGORITHMS, type ChecksumAlgorithm, createDigest, type Digest, parseChecksumAlgorithm } from './checksums';
+import { AwsChunkedDecoder } from './chunked';
 import { S3Error, s3Errors } from './errors';
 import { unlinkIfExists } from './fs-atomic';
 
@@ -25,16 +25,10 @@ export type HeaderLookup = (name: string) => string | undefined;
  * request makes (Content-MD5, x-amz-content-sha256, x-amz-checksum-* in a header, query or trailer,
  * x-amz-decoded-content-length). On failure the temp file is removed and the S3 error thrown.
  */
-export async function receiveBody(
-  req: IncomingMessage,
-  header: HeaderLookup,
-  tmp: string,
-  fallback?: ChecksumAlgorithm,
-): Promise<ReceivedBody> {
+export async function receiveBody(req: IncomingMessage, header: HeaderLookup, tmp: string, fallback?: ChecksumAlgorithm): Promise<ReceivedBody> {
   const contentSha = header('x-amz-content-sha256');
   const chunked =
-    (header('content-encoding') ?? '').split(',').some((e) => e.trim() === 'aws-chunked') ||
-    (contentSha ?? '').startsWith('STREAMING-');
+    (header('content-encoding') ?? '').split(',').some((e) => e.trim() === 'aws-chunked') || (contentSha ?? '').startsWith('STREAMING-');
   const trailerNames = (header('x-amz-trailer') ?? '')
     .split(',')
     .map((name) => name.trim().toLowerCase())

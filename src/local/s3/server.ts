@@ -10,14 +10,14 @@ import { algorithmLabel, type ChecksumAlgorithm, checksumOf, parseChecksumAlgori
 import { S3Error, s3Errors } from './errors';
 import { encodeEventKey, nextSequencer, type ObjectCreatedEventName, objectCreatedEvent } from './event';
 import { unlinkIfExists } from './fs-atomic';
-import { NotificationOutbox, type NotificationLog, type ObjectCreatedListener, type RetryPolicy } from './outbox';
+import { type NotificationLog, NotificationOutbox, type ObjectCreatedListener, type RetryPolicy } from './outbox';
 import { type PostForm, receivePostForm } from './post-object';
 import { type LocalCredentials, parseQuery, verifyAuthorizationHeader, verifyPresigned } from './sigv4';
 import { compareCodePoints, DiskBuckets, lowerBound, type ObjectAttributes, type ObjectMeta, type PartMeta, type StoredChecksum } from './store';
 import { elementText, parseElements, renderXml, type XmlNode } from './xml';
 
-export type { LocalCredentials } from './sigv4';
 export type { ObjectCreatedListener, RetryPolicy } from './outbox';
+export type { LocalCredentials } from './sigv4';
 
 /** Options for {@link startS3Server}. */
 export interface S3ServerOptions {
@@ -75,15 +75,47 @@ const RESPONSE_OVERRIDES: Record<string, string> = {
   'response-content-encoding': 'content-encoding',
 };
 const BUCKET_SUBRESOURCES = new Set([
-  'accelerate', 'acl', 'analytics', 'cors', 'encryption', 'intelligent-tiering', 'inventory', 'lifecycle', 'logging',
-  'metrics', 'notification', 'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock',
-  'replication', 'requestPayment', 'tagging', 'uploads', 'versioning', 'versions', 'website', 'metadataTable',
+  'accelerate',
+  'acl',
+  'analytics',
+  'cors',
+  'encryption',
+  'intelligent-tiering',
+  'inventory',
+  'lifecycle',
+  'logging',
+  'metrics',
+  'notification',
+  'object-lock',
+  'ownershipControls',
+  'policy',
+  'policyStatus',
+  'publicAccessBlock',
+  'replication',
+  'requestPayment',
+  'tagging',
+  'uploads',
+  'versioning',
+  'versions',
+  'website',
+  'metadataTable',
 ]);
 const OBJECT_SUBRESOURCES = new Set(['acl', 'attributes', 'legal-hold', 'restore', 'retention', 'select', 'tagging', 'torrent']);
 const EXPOSED_HEADERS = [
-  'ETag', 'Content-Length', 'Content-Range', 'Content-Type', 'Last-Modified', 'x-amz-request-id', 'x-amz-id-2',
-  'x-amz-version-id', 'x-amz-checksum-crc32', 'x-amz-checksum-crc32c', 'x-amz-checksum-crc64nvme',
-  'x-amz-checksum-sha1', 'x-amz-checksum-sha256', 'x-amz-checksum-type',
+  'ETag',
+  'Content-Length',
+  'Content-Range',
+  'Content-Type',
+  'Last-Modified',
+  'x-amz-request-id',
+  'x-amz-id-2',
+  'x-amz-version-id',
+  'x-amz-checksum-crc32',
+  'x-amz-checksum-crc32c',
+  'x-amz-checksum-crc64nvme',
+  'x-amz-checksum-sha1',
+  'x-amz-checksum-sha256',
+  'x-amz-checksum-type',
 ].join(', ');
 
 interface Context {
@@ -305,8 +337,25 @@ function listBuckets(ctx: Context, r: Request): void {
   const xml = renderXml([
     'ListAllMyBucketsResult',
     [
-      ['Owner', [['ID', OWNER_ID], ['DisplayName', 'local']]],
-      ['Buckets', ctx.store.listBuckets().map((b): XmlNode => ['Bucket', [['Name', b.name], ['CreationDate', s3Time(b.creationDate)]]])],
+      [
+        'Owner',
+        [
+          ['ID', OWNER_ID],
+          ['DisplayName', 'local'],
+        ],
+      ],
+      [
+        'Buckets',
+        ctx.store.listBuckets().map(
+          (b): XmlNode => [
+            'Bucket',
+            [
+              ['Name', b.name],
+              ['CreationDate', s3Time(b.creationDate)],
+            ],
+          ],
+        ),
+      ],
     ],
   ]);
   sendXml(r, 200, xml);
@@ -355,7 +404,15 @@ function listObjects(ctx: Context, r: Request, bucket: string, v2: boolean): voi
         meta?.checksum ? ['ChecksumAlgorithm', algorithmLabel(meta.checksum.algorithm)] : undefined,
         meta?.checksum ? ['ChecksumType', meta.checksum.type] : undefined,
         ['Size', meta?.size ?? 0],
-        v2 && p.get('fetch-owner') !== 'true' ? undefined : ['Owner', [['ID', OWNER_ID], ['DisplayName', 'local']]],
+        v2 && p.get('fetch-owner') !== 'true'
+          ? undefined
+          : [
+              'Owner',
+              [
+                ['ID', OWNER_ID],
+                ['DisplayName', 'local'],
+              ],
+            ],
         ['StorageClass', 'STANDARD'],
       ],
     ];
@@ -404,9 +461,7 @@ export function listPage(
   const page: ListPage = { contents: [], commonPrefixes: [], truncated: false, last: undefined };
   // Resuming after a common prefix must skip every key under it, not just the prefix string itself.
   let lastPrefix =
-    o.after !== undefined && o.delimiter !== undefined && o.after.startsWith(o.prefix) && o.after.endsWith(o.delimiter)
-      ? o.after
-      : undefined;
+    o.after !== undefined && o.delimiter !== undefined && o.after.startsWith(o.prefix) && o.after.endsWith(o.delimiter) ? o.after : undefined;
   // Jump to the first key at or after the prefix (and past the marker) instead of walking the whole bucket.
   let start = lowerBound(keys, o.prefix);
   if (o.after !== undefined) {
@@ -509,21 +564,23 @@ async function putObject(ctx: Context, r: Request, bucket: string, key: string):
   const attributes = attributesFrom(r);
   // S3 checksums every new object (CRC64NVME unless the client chose); keeping one lets GET validate.
   const body = await receiveBody(r.req, r.header, ctx.store.tmpFile(), 'crc64nvme');
-  const stored = await ctx.store.putObject(
-    bucket,
-    { key, size: body.size, etag: quoteEtag(body.md5.toString('hex')), ...attributes, checksum: fullChecksum(body) },
-    body.tmp,
-    (existing) => {
-      if (ifNoneMatch === '*' && existing !== undefined) throw s3Errors.preconditionFailed('If-None-Match');
-      if (ifMatch !== undefined && (existing === undefined || !etagMatches(ifMatch, existing.etag))) {
-        if (existing === undefined) throw s3Errors.noSuchKey(key);
-        throw s3Errors.preconditionFailed('If-Match');
-      }
-    },
-  ).catch(async (err: unknown) => {
-    await unlinkIfExists(body.tmp);
-    throw err;
-  });
+  const stored = await ctx.store
+    .putObject(
+      bucket,
+      { key, size: body.size, etag: quoteEtag(body.md5.toString('hex')), ...attributes, checksum: fullChecksum(body) },
+      body.tmp,
+      (existing) => {
+        if (ifNoneMatch === '*' && existing !== undefined) throw s3Errors.preconditionFailed('If-None-Match');
+        if (ifMatch !== undefined && (existing === undefined || !etagMatches(ifMatch, existing.etag))) {
+          if (existing === undefined) throw s3Errors.noSuchKey(key);
+          throw s3Errors.preconditionFailed('If-Match');
+        }
+      },
+    )
+    .catch(async (err: unknown) => {
+      await unlinkIfExists(body.tmp);
+      throw err;
+    });
   await notify(ctx, r, 'ObjectCreated:Put', bucket, stored);
   const headers: Record<string, string> = { ETag: stored.etag, 'Content-Length': '0' };
   if (body.checksum?.fromClient) Object.assign(headers, checksumHeaders(stored.checksum));
@@ -574,7 +631,20 @@ async function postObject(ctx: Context, r: Request, bucket: string): Promise<voi
   const location = `${ctx.baseUrl}/${encodeURIComponent(bucket)}/${stored.key.split('/').map(encodeURIComponent).join('/')}`;
   const headers = { ETag: stored.etag, Location: location };
   if (upload.successStatus === 201) {
-    sendXml(r, 201, renderXml(['PostResponse', [['Location', location], ['Bucket', bucket], ['Key', stored.key], ['ETag', stored.etag]]]), headers);
+    sendXml(
+      r,
+      201,
+      renderXml([
+        'PostResponse',
+        [
+          ['Location', location],
+          ['Bucket', bucket],
+          ['Key', stored.key],
+          ['ETag', stored.etag],
+        ],
+      ]),
+      headers,
+    );
     return;
   }
   send(r.res, upload.successStatus, { ...headers, 'Content-Length': '0' });
@@ -622,9 +692,7 @@ async function copyObject(ctx: Context, r: Request, bucket: string, key: string)
   const md5 = createHash('md5');
   await pipeline((await fs.open(tmp, 'r')).createReadStream(), md5);
   const attributes: ObjectAttributes =
-    directive === 'REPLACE'
-      ? attributesFrom(r)
-      : { contentType: src.contentType, headers: src.headers, userMetadata: src.userMetadata };
+    directive === 'REPLACE' ? attributesFrom(r) : { contentType: src.contentType, headers: src.headers, userMetadata: src.userMetadata };
   // A composite (multipart) checksum describes parts that no longer exist in the copy.
   const checksum = src.checksum?.type === 'FULL_OBJECT' ? src.checksum : await fileChecksum(tmp, 'crc64nvme');
   const stored = await ctx.store
@@ -634,7 +702,10 @@ async function copyObject(ctx: Context, r: Request, bucket: string, key: string)
       throw err;
     });
   await notify(ctx, r, 'ObjectCreated:Copy', bucket, stored);
-  const result: Array<XmlNode | undefined> = [['LastModified', s3Time(stored.lastModified)], ['ETag', stored.etag]];
+  const result: Array<XmlNode | undefined> = [
+    ['LastModified', s3Time(stored.lastModified)],
+    ['ETag', stored.etag],
+  ];
   if (stored.checksum) {
     result.push([`Checksum${algorithmLabel(stored.checksum.algorithm)}`, stored.checksum.value]);
     result.push(['ChecksumType', stored.checksum.type]);
@@ -765,7 +836,14 @@ async function createUpload(ctx: Context, r: Request, bucket: string, key: strin
   sendXml(
     r,
     200,
-    renderXml(['InitiateMultipartUploadResult', [['Bucket', bucket], ['Key', key], ['UploadId', upload.uploadId]]]),
+    renderXml([
+      'InitiateMultipartUploadResult',
+      [
+        ['Bucket', bucket],
+        ['Key', key],
+        ['UploadId', upload.uploadId],
+      ],
+    ]),
     headers,
   );
 }
@@ -779,11 +857,7 @@ async function uploadPart(ctx: Context, r: Request, bucket: string, key: string,
   const upload = await ctx.store.getUpload(bucket, key, uploadId);
   const body = await receiveBody(r.req, r.header, ctx.store.tmpFile(), upload.checksumAlgorithm);
   const part = await ctx.store
-    .putPart(
-      upload,
-      { partNumber, size: body.size, etag: quoteEtag(body.md5.toString('hex')), checksum: body.checksum?.value },
-      body.tmp,
-    )
+    .putPart(upload, { partNumber, size: body.size, etag: quoteEtag(body.md5.toString('hex')), checksum: body.checksum?.value }, body.tmp)
     .catch(async (err: unknown) => {
       await unlinkIfExists(body.tmp);
       throw err;

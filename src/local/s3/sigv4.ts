@@ -86,9 +86,7 @@ export function verifyPresigned(request: SignedRequest, now: Date, credentials: 
 export function verifyAuthorizationHeader(request: SignedRequest, now: Date, credentials: LocalCredentials): void {
   const header = request.headers.authorization;
   if (header === undefined) throw s3Errors.accessDenied();
-  const match = /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]+)$/.exec(
-    header.trim(),
-  );
+  const match = /^AWS4-HMAC-SHA256\s+Credential=([^,\s]+),\s*SignedHeaders=([^,\s]+),\s*Signature=([0-9a-f]+)$/.exec(header.trim());
   const amzDate = headerValue(request.headers, 'x-amz-date');
   if (!match || amzDate === undefined) throw s3Errors.accessDenied('Missing or malformed SigV4 Authorization header');
   const signedAt = parseAmzDate(amzDate);
@@ -128,14 +126,7 @@ function checkSignature(
     .sort(([an, av], [bn, bv]) => (an < bn ? -1 : an > bn ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
     .map(([name, value]) => `${name}=${value}`)
     .join('&');
-  const canonicalRequest = [
-    request.method,
-    request.rawPath,
-    canonicalQuery,
-    canonicalHeaders,
-    parts.signedHeaders,
-    parts.payloadHash,
-  ].join('\n');
+  const canonicalRequest = [request.method, request.rawPath, canonicalQuery, canonicalHeaders, parts.signedHeaders, parts.payloadHash].join('\n');
   const scope = `${date}/${region}/${service}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', parts.amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
   let key: Buffer = hmac(`AWS4${credentials.secretAccessKey}`, date);

@@ -96,9 +96,7 @@ export class DiskBuckets {
   }
 
   listBuckets(): Array<{ name: string; creationDate: string }> {
-    return [...this.buckets.values()]
-      .map(({ name, creationDate }) => ({ name, creationDate }))
-      .sort((a, b) => compareCodePoints(a.name, b.name));
+    return [...this.buckets.values()].map(({ name, creationDate }) => ({ name, creationDate })).sort((a, b) => compareCodePoints(a.name, b.name));
   }
 
   hasBucket(name: string): boolean {

@@ -19,21 +19,23 @@ export class SqsError extends Error {
 
 /** Factories for the errors the emulator raises, with the codes and statuses of the SQS model. */
 export const errors = {
-  queueDoesNotExist: () =>
-    new SqsError('QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue', 400, 'The specified queue does not exist.'),
+  queueDoesNotExist: () => new SqsError('QueueDoesNotExist', 'AWS.SimpleQueueService.NonExistentQueue', 400, 'The specified queue does not exist.'),
   invalidAddress: (url: string) => new SqsError('InvalidAddress', 'InvalidAddress', 404, `The address ${url} is not valid for this endpoint.`),
   queueNameExists: (name: string) =>
-    new SqsError('QueueNameExists', 'QueueAlreadyExists', 400, `A queue already exists with the same name and a different value for attribute(s) of ${name}`),
+    new SqsError(
+      'QueueNameExists',
+      'QueueAlreadyExists',
+      400,
+      `A queue already exists with the same name and a different value for attribute(s) of ${name}`,
+    ),
   receiptHandleIsInvalid: (handle: string) =>
     new SqsError('ReceiptHandleIsInvalid', 'ReceiptHandleIsInvalid', 404, `The input receipt handle "${handle}" is not a valid receipt handle.`),
   messageNotInflight: () =>
     new SqsError('MessageNotInflight', 'AWS.SimpleQueueService.MessageNotInflight', 400, 'The message referred to is not in flight.'),
-  invalidAttributeName: (name: string) =>
-    new SqsError('InvalidAttributeName', 'InvalidAttributeName', 400, `Unknown Attribute ${name}.`),
+  invalidAttributeName: (name: string) => new SqsError('InvalidAttributeName', 'InvalidAttributeName', 400, `Unknown Attribute ${name}.`),
   invalidAttributeValue: (message: string) => new SqsError('InvalidAttributeValue', 'InvalidAttributeValue', 400, message),
   invalidParameterValue: (message: string) => new SqsError('InvalidParameterValue', 'InvalidParameterValue', 400, message),
-  missingParameter: (name: string) =>
-    new SqsError('MissingParameter', 'MissingParameter', 400, `The request must contain the parameter ${name}.`),
+  missingParameter: (name: string) => new SqsError('MissingParameter', 'MissingParameter', 400, `The request must contain the parameter ${name}.`),
   invalidMessageContents: (message: string) => new SqsError('InvalidMessageContents', 'InvalidMessageContents', 400, message),
   emptyBatchRequest: () =>
     new SqsError('EmptyBatchRequest', 'AWS.SimpleQueueService.EmptyBatchRequest', 400, 'There should be at least one entry in the request.'),
@@ -55,9 +57,7 @@ export const errors = {
     ),
   batchRequestTooLong: (max: number) =>
     new SqsError('BatchRequestTooLong', 'AWS.SimpleQueueService.BatchRequestTooLong', 400, `Batch requests cannot be longer than ${max} bytes.`),
-  unsupportedOperation: (message: string) =>
-    new SqsError('UnsupportedOperation', 'AWS.SimpleQueueService.UnsupportedOperation', 400, message),
+  unsupportedOperation: (message: string) => new SqsError('UnsupportedOperation', 'AWS.SimpleQueueService.UnsupportedOperation', 400, message),
   missingAction: () => new SqsError('MissingAction', 'MissingAction', 400, 'The request must contain the parameter Action.'),
-  invalidAction: (action: string) =>
-    new SqsError('InvalidAction', 'InvalidAction', 400, `The action ${action} is not valid for this endpoint.`),
+  invalidAction: (action: string) => new SqsError('InvalidAction', 'InvalidAction', 400, `The action ${action} is not valid for this endpoint.`),
 };

@@ -1,11 +1,5 @@
 // Local counterpart of a Lambda SQS event source mapping with FunctionResponseTypes: [ReportBatchItemFailures].
-import {
-  DeleteMessageBatchCommand,
-  type Message,
-  type MessageAttributeValue,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, type Message, type MessageAttributeValue, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, SQSEvent, SQSMessageAttributes, SQSRecord } from 'aws-lambda';
 import { createLambdaContext } from '../lambda-context';
 
@@ -117,7 +111,15 @@ export function startSqsEventSource(opts: SqsEventSourceOptions): SqsEventSource
   const onError =
     opts.onError ??
     ((err: unknown, detail: { phase: string; messageIds: string[] }) => {
-      console.error(JSON.stringify({ level: 'ERROR', source: 'local-sqs-event-source', queueUrl: opts.queueUrl, ...detail, error: err instanceof Error ? err.message : String(err) }));
+      console.error(
+        JSON.stringify({
+          level: 'ERROR',
+          source: 'local-sqs-event-source',
+          queueUrl: opts.queueUrl,
+          ...detail,
+          error: err instanceof Error ? err.message : String(err),
+        }),
+      );
     });
   const stopping = new AbortController();
   const inFlight = new Set<Promise<void>>();

@@ -223,6 +223,9 @@ export function encodeQueryResult(action: string, result: Members, requestId: st
 
 /** SQS's XML error document; the code is the awsQuery one (`AWS.SimpleQueueService.NonExistentQueue`). */
 export function encodeQueryError(err: SqsError, requestId: string): string {
-  const error = element('Type', err.statusCode < 500 ? 'Sender' : 'Receiver') + element('Code', escapeXml(err.queryCode)) + element('Message', escapeXml(err.message));
+  const error =
+    element('Type', err.statusCode < 500 ? 'Sender' : 'Receiver') +
+    element('Code', escapeXml(err.queryCode)) +
+    element('Message', escapeXml(err.message));
   return `<?xml version="1.0"?><ErrorResponse xmlns="${XML_NAMESPACE}">${element('Error', `${error}<Detail/>`)}${element('RequestId', requestId)}</ErrorResponse>`;
 }

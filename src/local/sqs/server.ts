@@ -159,15 +159,10 @@ function senderId(req: http.IncomingMessage): string {
   return match?.[1] ?? 'AIDAEMULATEDSENDER';
 }
 
-function selectMessageAttributes(
-  attributes: Record<string, MessageAttributeValue>,
-  requested: string[],
-): Record<string, MessageAttributeValue> {
+function selectMessageAttributes(attributes: Record<string, MessageAttributeValue>, requested: string[]): Record<string, MessageAttributeValue> {
   const out: Record<string, MessageAttributeValue> = {};
   for (const [name, value] of Object.entries(attributes)) {
-    const wanted = requested.some(
-      (r) => r === 'All' || r === '.*' || r === name || (r.endsWith('.*') && name.startsWith(r.slice(0, -1))),
-    );
+    const wanted = requested.some((r) => r === 'All' || r === '.*' || r === name || (r.endsWith('.*') && name.startsWith(r.slice(0, -1))));
     if (wanted) out[name] = value;
   }
   return out;
@@ -428,7 +423,11 @@ export async function startSqsServer(opts: SqsServerOptions): Promise<SqsServer>
     },
     ListQueues: (body) => {
       const prefix = str(body, 'QueueNamePrefix', false) ?? '';
-      return pageOfQueues(body, 'QueueUrls', store.queueNames().filter((n) => n.startsWith(prefix)));
+      return pageOfQueues(
+        body,
+        'QueueUrls',
+        store.queueNames().filter((n) => n.startsWith(prefix)),
+      );
     },
     // The model names this result member in lower camel case, unlike every other.
     ListDeadLetterSourceQueues: (body) => pageOfQueues(body, 'queueUrls', store.deadLetterSources(queueName(body))),

@@ -77,14 +77,7 @@ const RANGES: Record<string, [number, number]> = {
 };
 
 /** Attributes a caller may set; computed ones (QueueArn, counts, timestamps) are read-only. */
-const SETTABLE = new Set([
-  ...Object.keys(RANGES),
-  'Policy',
-  'RedrivePolicy',
-  'RedriveAllowPolicy',
-  'KmsMasterKeyId',
-  'SqsManagedSseEnabled',
-]);
+const SETTABLE = new Set([...Object.keys(RANGES), 'Policy', 'RedrivePolicy', 'RedriveAllowPolicy', 'KmsMasterKeyId', 'SqsManagedSseEnabled']);
 
 const COMPUTED = [
   'ApproximateNumberOfMessages',
@@ -326,9 +319,7 @@ export class SqsStore {
   createQueue(name: string, attributes: Record<string, string>): void {
     if (name.endsWith('.fifo')) throw errors.unsupportedOperation('FIFO queues are not supported by the local SQS emulator.');
     if (!QUEUE_NAME.test(name)) {
-      throw errors.invalidParameterValue(
-        'Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length',
-      );
+      throw errors.invalidParameterValue('Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length');
     }
     const wanted = this.validateAttributes(attributes, true);
     const existing = this.queues.get(name);
@@ -468,7 +459,8 @@ export class SqsStore {
         throw errors.invalidParameterValue(`The type of message (user) attribute '${name}' is invalid.`);
       }
       if (type.startsWith('Binary')) {
-        if (attr.BinaryValue === undefined) throw errors.invalidParameterValue(`The message attribute '${name}' must contain a non-empty value of type 'Binary'.`);
+        if (attr.BinaryValue === undefined)
+          throw errors.invalidParameterValue(`The message attribute '${name}' must contain a non-empty value of type 'Binary'.`);
       } else {
         const value = attr.StringValue;
         if (value === undefined || value === '') {
@@ -479,7 +471,11 @@ export class SqsStore {
           throw errors.invalidParameterValue(`Can't cast the value of message (user) attribute '${name}' to a number.`);
         }
       }
-      size += Buffer.byteLength(name) + Buffer.byteLength(type) + Buffer.byteLength(attr.StringValue ?? '') + Buffer.from(attr.BinaryValue ?? '', 'base64').length;
+      size +=
+        Buffer.byteLength(name) +
+        Buffer.byteLength(type) +
+        Buffer.byteLength(attr.StringValue ?? '') +
+        Buffer.from(attr.BinaryValue ?? '', 'base64').length;
     }
     const max = this.numberAttr(q, 'MaximumMessageSize');
     if (size > max) {

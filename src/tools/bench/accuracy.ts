@@ -6,10 +6,10 @@ import sharp from 'sharp';
 import { FsModelCatalog } from '../../adapters/fs-model-catalog';
 import { OnnxModel } from '../../adapters/onnx-model';
 import { SharpPreprocessor } from '../../adapters/sharp-preprocessor';
-import { flagsOrExit } from '../cli/args';
 import { config } from '../../config';
 import { preprocessSpecOf } from '../../core/model';
 import { fillNchw, softmax } from '../../core/tensor';
+import { flagsOrExit } from '../cli/args';
 import { loadPhotos } from './photos';
 import { EXPECTED_TOP5 } from './reference-top5';
 
@@ -34,7 +34,9 @@ async function main() {
   const catalog = new FsModelCatalog({ dir: cfg.modelsDir, defaultModel: cfg.defaultModel, only: cfg.models });
   const pre = new SharpPreprocessor({ maxPixels: cfg.limits.maxPixels });
   const photos = loadPhotos();
-  console.log(`| model | photo | ICC profile | top-1 as SOURCE.md | max Δ vs SOURCE.md (pp) | our scores moved by ±1 level on ${fraction * 100} % of input values, ${trials} trials: median / max (pp) | verdict |`);
+  console.log(
+    `| model | photo | ICC profile | top-1 as SOURCE.md | max Δ vs SOURCE.md (pp) | our scores moved by ±1 level on ${fraction * 100} % of input values, ${trials} trials: median / max (pp) | verdict |`,
+  );
   console.log('|---|---|---|---|---|---|---|');
   for (const name of catalog.names()) {
     const manifest = catalog.manifest(name);

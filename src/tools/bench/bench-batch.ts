@@ -7,11 +7,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { flagsOrExit } from '../cli/args';
-import { postUpload, type UploadForm } from '../cli/upload';
-import { imagesDir as testImagesDir } from '../../shared/paths';
 import { clientApiKey } from '../../local/dev-key';
 import { type LocalStack, optionsFromEnv, startLocalStack } from '../../local/start';
+import { imagesDir as testImagesDir } from '../../shared/paths';
+import { flagsOrExit } from '../cli/args';
+import { postUpload, type UploadForm } from '../cli/upload';
 import { ceiling } from './ceiling';
 import { loadPhotos } from './photos';
 
@@ -49,7 +49,11 @@ interface Drop {
  */
 async function drop(api: string, keyed: Record<string, string>, images: Buffer[], hold?: { enable: () => void }): Promise<Drop> {
   const created = (await (
-    await fetch(`${api}/jobs`, { method: 'POST', headers: { ...keyed, 'Content-Type': 'application/json' }, body: JSON.stringify({ count: images.length }) })
+    await fetch(`${api}/jobs`, {
+      method: 'POST',
+      headers: { ...keyed, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ count: images.length }),
+    })
   ).json()) as { jobId: string; uploads: UploadForm[] };
   const started = performance.now();
   const elapsedS = () => (performance.now() - started) / 1000;
@@ -96,7 +100,12 @@ async function main() {
   const images: Buffer[] = [];
   for (let v = 0; images.length < count; v++) {
     const src = photos[v % photos.length] as Buffer;
-    images.push(await sharp(src).resize({ width: 300 + ((v * 37) % 340) }).jpeg({ quality: 70 + (v % 25) }).toBuffer());
+    images.push(
+      await sharp(src)
+        .resize({ width: 300 + ((v * 37) % 340) })
+        .jpeg({ quality: 70 + (v % 25) })
+        .toBuffer(),
+    );
   }
   // The limit for these very images, not for the shared photos (which decode at a different cost).
   const ceil = await ceiling(images.slice(0, 200), 8, 'pool');

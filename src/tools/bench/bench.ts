@@ -1,11 +1,11 @@
 // `npm run bench`: the machine's in-process ceiling (decode + infer through the worker pool, no HTTP) beside
 // POST /predict through the local stack at rising connection counts, in one run so the figures compare.
 import path from 'node:path';
-import { flagsOrExit } from '../cli/args';
 import { config } from '../../config';
-import { imagesDir as testImagesDir } from '../../shared/paths';
 import { clientApiKey } from '../../local/dev-key';
 import { optionsFromEnv, startLocalStack } from '../../local/start';
+import { imagesDir as testImagesDir } from '../../shared/paths';
+import { flagsOrExit } from '../cli/args';
 import { ceiling } from './ceiling';
 import { type LoadResult, type RequestSpec, runLoad } from './load';
 import { loadPhotos } from './photos';
@@ -28,7 +28,6 @@ const durationS = Number(flags.duration);
 const honorRetryAfter = !flags['no-backoff'];
 const ceilingS = Number(flags['ceiling-duration']);
 const imagesDir = path.resolve(flags.images ?? testImagesDir());
-
 
 const fmt = (n: number, d = 1) => n.toFixed(d);
 
@@ -61,12 +60,19 @@ async function main() {
   }
   await stack?.stop();
 
-  const header = '| connections | ok req/s | % of ceiling | p50 ms | p99 ms | max ms | shed (429/503) | shed p99 ms | shed w/o Retry-After | HTTP errors | socket errors |';
+  const header =
+    '| connections | ok req/s | % of ceiling | p50 ms | p99 ms | max ms | shed (429/503) | shed p99 ms | shed w/o Retry-After | HTTP errors | socket errors |';
   console.log(
     `\nIn-process ceiling: **${fmt(ceil.imagesPerS)} images/s** (in-thread executor ${fmt(inThread.imagesPerS)}, worker pool ${fmt(workers.imagesPerS)}); HTTP through INFERENCE_MODE=${process.env.INFERENCE_MODE || 'pool'}\n`,
   );
   console.log(header);
-  console.log(`|${header.split('|').slice(1, -1).map(() => '---').join('|')}|`);
+  console.log(
+    `|${header
+      .split('|')
+      .slice(1, -1)
+      .map(() => '---')
+      .join('|')}|`,
+  );
   for (const r of rows) {
     console.log(
       `| ${r.connections} | ${fmt(r.okRps)} | ${fmt((100 * r.okRps) / ceil.imagesPerS, 0)} % | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.max)} | ${r.shed} | ${fmt(r.shedP99)} | ${r.shedWithoutRetryAfter} | ${r.httpErrors} | ${r.socketErrors} |`,

@@ -8,9 +8,9 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import sharp from 'sharp';
 import { flagsOrExit } from '../cli/args';
 import { apiEvent, multipartBody, s3Event, sqsEvent } from '../deploy/events';
+import { vcpusAt } from '../deploy/pricing';
 import { LambdaSandbox, type PackagedFunction, readPackage } from '../deploy/sandbox';
 import { ROLE_CREDENTIALS, startSandboxAws } from '../deploy/sandbox-aws';
-import { vcpusAt } from '../deploy/pricing';
 import { median, percentile } from '../load/stats';
 import { loadPhotos } from './photos';
 
@@ -43,7 +43,17 @@ async function main(): Promise<void> {
   const key = `uploads/${jobId}/rocket.jpg`;
   const s3 = new S3Client({ region: 'us-east-1', endpoint: aws.s3.url, forcePathStyle: true, credentials: ROLE_CREDENTIALS });
   const put = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: rocket }));
-  const item = { v: 1, jobId, itemId: randomUUID().replace(/-/g, ''), bucket, key, etag: put.ETag ?? '', model: 'mobilenetv2-int8', topK: 5, fresh: true };
+  const item = {
+    v: 1,
+    jobId,
+    itemId: randomUUID().replace(/-/g, ''),
+    bucket,
+    key,
+    etag: put.ETag ?? '',
+    model: 'mobilenetv2-int8',
+    topK: 5,
+    fresh: true,
+  };
   const form = multipartBody(photos.slice(0, 5).map((p) => ({ name: 'files', filename: p.name, type: p.contentType, data: p.bytes })));
 
   // One representative event per function; each warm invocation gets a fresh copy (new request ids).
@@ -61,7 +71,11 @@ async function main(): Promise<void> {
     inferSqs: () =>
       sqsEvent(
         aws.queueArn,
-        Array.from({ length: 10 }, () => ({ MessageId: randomUUID(), Body: JSON.stringify({ ...item, itemId: randomUUID().replace(/-/g, '') }), Attributes: { ApproximateReceiveCount: '1' } })),
+        Array.from({ length: 10 }, () => ({
+          MessageId: randomUUID(),
+          Body: JSON.stringify({ ...item, itemId: randomUUID().replace(/-/g, '') }),
+          Attributes: { ApproximateReceiveCount: '1' },
+        })),
       ),
   };
 
@@ -95,7 +109,9 @@ async function main(): Promise<void> {
   } finally {
     await aws.close();
   }
-  console.log(`\nLambda sandbox, Node 22, ${lambdaShare ? "Lambda's CPU share (memory / 1,769 MB vCPU, at most this machine's cores) and memory limit" : "this machine's cores, no memory limit"}, ${coldRuns} cold starts and ${warmRuns} warm invocations per function; predict photo ${(big.length / 1024).toFixed(0)} KB JPEG\n`);
+  console.log(
+    `\nLambda sandbox, Node 22, ${lambdaShare ? "Lambda's CPU share (memory / 1,769 MB vCPU, at most this machine's cores) and memory limit" : "this machine's cores, no memory limit"}, ${coldRuns} cold starts and ${warmRuns} warm invocations per function; predict photo ${(big.length / 1024).toFixed(0)} KB JPEG\n`,
+  );
   console.log('| function | memory MB | vCPU | init ms (median) | first invocation ms | cold total ms (min–max) | warm p50 ms | warm p99 ms |');
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);

@@ -76,7 +76,11 @@ export async function runLoad(opts: {
           method: spec.method,
           path: spec.path,
           agent,
-          headers: { ...(apiKey ? { 'x-api-key': apiKey } : {}), ...spec.headers, ...(spec.body ? { 'Content-Length': String(spec.body.length) } : {}) },
+          headers: {
+            ...(apiKey ? { 'x-api-key': apiKey } : {}),
+            ...spec.headers,
+            ...(spec.body ? { 'Content-Length': String(spec.body.length) } : {}),
+          },
           timeout: opts.timeoutMs ?? 30_000,
         },
         (res) => {

@@ -1,9 +1,10 @@
 // `npm run bench:recovery`: a 10 s flood (256 connections that ignore Retry-After), then single requests for 12 s:
 // how long until latency is back to its pre-flood level.
-import { flagsOrExit } from '../cli/args';
-import { median } from '../load/stats';
+
 import { clientApiKey } from '../../local/dev-key';
 import { optionsFromEnv, startLocalStack } from '../../local/start';
+import { flagsOrExit } from '../cli/args';
+import { median } from '../load/stats';
 import { runLoad } from './load';
 import { loadPhotos } from './photos';
 
@@ -35,11 +36,14 @@ async function main() {
   }
   await stack?.stop();
   console.log(`baseline: one request at a time, median ${baseMs.toFixed(1)} ms`);
-  console.log(`flood (256 connections, no backoff, 10 s): ${flood.ok} served, ${flood.shed} shed, ${flood.socketErrors} socket errors, ${flood.httpErrors} HTTP errors`);
+  console.log(
+    `flood (256 connections, no backoff, 10 s): ${flood.ok} served, ${flood.shed} shed, ${flood.socketErrors} socket errors, ${flood.httpErrors} HTTP errors`,
+  );
   console.log('| after flood | requests | statuses | median ms |\n|---|---|---|---|');
   for (const s of [0, 0.5, 1, 2, 3, 5, 8, 11]) {
     const w = series.filter((x) => x[0] >= s && x[0] < s + 0.5);
-    if (w.length) console.log(`| t+${s} s | ${w.length} | ${[...new Set(w.map((x) => x[1]))].join(', ')} | ${median(w.map((x) => x[2])).toFixed(1)} |`);
+    if (w.length)
+      console.log(`| t+${s} s | ${w.length} | ${[...new Set(w.map((x) => x[1]))].join(', ')} | ${median(w.map((x) => x[2])).toFixed(1)} |`);
   }
   const back = series.find((x) => x[1] === 200 && x[2] < 2 * baseMs);
   console.log(`back within 2× baseline latency: ${back ? `t+${back[0].toFixed(2)} s` : 'not within 12 s'}`);

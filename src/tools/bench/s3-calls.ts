@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { S3ObjectStore, s3ChecksumSettings } from '../../adapters/s3-object-store';
-import { flagsOrExit } from '../cli/args';
 import { startS3Server } from '../../local/s3/server';
+import { flagsOrExit } from '../cli/args';
 import { loadPhotos } from './photos';
 
 const BUCKET = 'bench-calls';
@@ -58,7 +58,9 @@ async function measure(name: string, n: number, serverCpu: CpuMs, call: (i: numb
 }
 
 async function main(): Promise<void> {
-  const n = Number(flagsOrExit({ options: { calls: { type: 'string', default: '2000' } } }, 'usage: npm run bench:s3 [-- --calls 2000]').values.calls);
+  const n = Number(
+    flagsOrExit({ options: { calls: { type: 'string', default: '2000' } } }, 'usage: npm run bench:s3 [-- --calls 2000]').values.calls,
+  );
   const photo = loadPhotos().find((p) => p.name === 'rocket.jpg') ?? loadPhotos()[0];
   if (!photo) throw new Error('no photos to upload');
   const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-s3-'));
@@ -73,8 +75,14 @@ async function main(): Promise<void> {
   });
   const store = new S3ObjectStore(client, BUCKET);
   const cpu = askCpu(child);
-  const record = JSON.stringify({ jobId: 'j', itemId: 'x'.repeat(32), ok: true, predictions: Array.from({ length: 5 }, (_, i) => ({ index: i, label: 'label', score: 0.1 })) });
-  const putRecord = (prefix: string) => (i: number) => store.put(`${prefix}/${i}.json`, record, { contentType: 'application/json', metadata: { 'source-etag': 'e', ok: 'true' } });
+  const record = JSON.stringify({
+    jobId: 'j',
+    itemId: 'x'.repeat(32),
+    ok: true,
+    predictions: Array.from({ length: 5 }, (_, i) => ({ index: i, label: 'label', score: 0.1 })),
+  });
+  const putRecord = (prefix: string) => (i: number) =>
+    store.put(`${prefix}/${i}.json`, record, { contentType: 'application/json', metadata: { 'source-etag': 'e', ok: 'true' } });
   try {
     // Unmeasured rounds first: JIT and connection pools warm up on both sides.
     await measure('warm-up', n, cpu, putRecord('warm'));

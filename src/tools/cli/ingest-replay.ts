@@ -74,11 +74,15 @@ async function main(): Promise<void> {
   const outcome = await replayIngestFailures(
     {
       async receive(max) {
-        const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: max, WaitTimeSeconds: 1, VisibilityTimeout: 120 }));
+        const out = await sqs.send(
+          new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: max, WaitTimeSeconds: 1, VisibilityTimeout: 120 }),
+        );
         return (out.Messages ?? []).map((m) => ({ messageId: m.MessageId ?? '', receiptHandle: m.ReceiptHandle ?? '', body: m.Body ?? '' }));
       },
       async invoke(payload) {
-        const out = await lambda.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(payload) }));
+        const out = await lambda.send(
+          new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(payload) }),
+        );
         return out.FunctionError ? { ok: false, error: `${out.FunctionError}: ${new TextDecoder().decode(out.Payload)}` } : { ok: true };
       },
       async remove(receiptHandle) {

@@ -2,7 +2,13 @@
 // of the deployed stack, on its usage plan, printed once. `--local [--rate N] [--burst N]`: an API_KEYS entry for
 // `npm start` instead, with no AWS call.
 import { parseArgs } from 'node:util';
-import { APIGatewayClient, CreateApiKeyCommand, CreateUsagePlanKeyCommand, DeleteApiKeyCommand, GetUsagePlansCommand } from '@aws-sdk/client-api-gateway';
+import {
+  APIGatewayClient,
+  CreateApiKeyCommand,
+  CreateUsagePlanKeyCommand,
+  DeleteApiKeyCommand,
+  GetUsagePlansCommand,
+} from '@aws-sdk/client-api-gateway';
 import { parseApiKeys } from '../../config';
 import { newApiKey } from '../../local/dev-key';
 
@@ -69,7 +75,11 @@ export async function createClientKey(ports: KeyPorts, o: { client: string; stag
 export function describeCreated(k: CreatedKey, region: string): string {
   const t = k.plan.throttle;
   const q = k.plan.quota;
-  const limits = [t?.rateLimit === undefined ? undefined : `${t.rateLimit} requests/s`, t?.burstLimit === undefined ? undefined : `burst ${t.burstLimit}`, q?.limit === undefined ? undefined : `${q.limit} per ${(q.period ?? 'DAY').toLowerCase()}`]
+  const limits = [
+    t?.rateLimit === undefined ? undefined : `${t.rateLimit} requests/s`,
+    t?.burstLimit === undefined ? undefined : `burst ${t.burstLimit}`,
+    q?.limit === undefined ? undefined : `${q.limit} per ${(q.period ?? 'DAY').toLowerCase()}`,
+  ]
     .filter(Boolean)
     .join(', ');
   const stage = k.plan.stages[0];
@@ -124,7 +134,8 @@ function apiGatewayPorts(client: APIGatewayClient): KeyPorts {
   };
 }
 
-const USAGE = 'usage: npm run keys:create -- --name <client> [--plan <name>] [--stage prod] [--region us-east-1]\n       npm run keys:create -- --name <client> --local [--rate N] [--burst N]';
+const USAGE =
+  'usage: npm run keys:create -- --name <client> [--plan <name>] [--stage prod] [--region us-east-1]\n       npm run keys:create -- --name <client> --local [--rate N] [--burst N]';
 
 async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -142,13 +153,19 @@ async function main(argv: string[]): Promise<void> {
   if (!values.name) throw new Error(USAGE);
   if (values.local) {
     const entry = localEntry(values.name, values.rate, values.burst);
-    console.log(`API_KEYS entry for ${values.name}:\n${entry}\nAdd it to API_KEYS (comma-separated) and restart npm start; with API_KEYS set, the development key counts only if listed too.`);
+    console.log(
+      `API_KEYS entry for ${values.name}:\n${entry}\nAdd it to API_KEYS (comma-separated) and restart npm start; with API_KEYS set, the development key counts only if listed too.`,
+    );
     return;
   }
   const region = values.region ?? process.env.AWS_REGION ?? 'us-east-1';
   const client = new APIGatewayClient({ region });
   try {
-    const created = await createClientKey(apiGatewayPorts(client), { client: values.name, stage: values.stage, ...(values.plan ? { plan: values.plan } : {}) });
+    const created = await createClientKey(apiGatewayPorts(client), {
+      client: values.name,
+      stage: values.stage,
+      ...(values.plan ? { plan: values.plan } : {}),
+    });
     console.log(describeCreated(created, region));
   } finally {
     client.destroy();

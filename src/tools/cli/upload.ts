@@ -82,7 +82,10 @@ export async function upload(c: UploadCommand): Promise<void> {
   const { target, api, out, apiKey } = c;
   const keyed: Record<string, string> = apiKey ? { 'x-api-key': apiKey } : {};
   const files = statSync(target).isDirectory()
-    ? readdirSync(target).filter((f) => IMAGE.test(f)).sort().map((f) => path.join(target, f))
+    ? readdirSync(target)
+        .filter((f) => IMAGE.test(f))
+        .sort()
+        .map((f) => path.join(target, f))
     : [target];
   if (files.length === 0) throw new Error(`no images in ${target}`);
   const created = await json<{ jobId: string; uploads: Array<UploadForm & { key: string }> }>(
@@ -107,7 +110,9 @@ export async function upload(c: UploadCommand): Promise<void> {
   );
   process.stderr.write('\n');
   for (;;) {
-    const job = await json<{ status: string; counts: { expected: number; done: number; failed: number } }>(await fetch(`${api}/jobs/${created.jobId}`, { headers: keyed }));
+    const job = await json<{ status: string; counts: { expected: number; done: number; failed: number } }>(
+      await fetch(`${api}/jobs/${created.jobId}`, { headers: keyed }),
+    );
     bar(job.counts.done + job.counts.failed, job.counts.expected, 'classify');
     if (job.status === 'done' || job.status === 'failed') break;
     await new Promise((r) => setTimeout(r, 1000));

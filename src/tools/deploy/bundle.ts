@@ -31,12 +31,16 @@ const dynamicImportsStayOut: Plugin = {
   name: 'dynamic-imports-stay-out',
   setup(b) {
     const ours = path.join(root, 'src') + path.sep;
-    b.onResolve({ filter: /^\./ }, (args) => (args.kind === 'dynamic-import' && args.importer.startsWith(ours) ? { path: args.path, external: true } : undefined));
+    b.onResolve({ filter: /^\./ }, (args) =>
+      args.kind === 'dynamic-import' && args.importer.startsWith(ours) ? { path: args.path, external: true } : undefined,
+    );
   },
 };
 
 const requiredLayerModules = (meta: Metafile): string[] =>
-  LAYER_MODULES.filter((m) => Object.values(meta.outputs).some((o) => o.imports.some((i) => i.external && (i.path === m || i.path.startsWith(`${m}/`)))));
+  LAYER_MODULES.filter((m) =>
+    Object.values(meta.outputs).some((o) => o.imports.some((i) => i.external && (i.path === m || i.path.startsWith(`${m}/`)))),
+  );
 
 /** Bundles every handler in src/handlers into dist/lambda. */
 export async function bundleFunctions(): Promise<FunctionBundle[]> {
@@ -80,7 +84,8 @@ export async function bundleFunctions(): Promise<FunctionBundle[]> {
 
 /** One line per bundle: its size and the native modules it leaves to the inference layer. */
 export function printBundles(bundles: readonly FunctionBundle[]): void {
-  for (const b of bundles) console.log(`[bundle] ${b.name.padEnd(20)} ${(b.bytes / 1e6).toFixed(2)} MB  native: ${b.layerModules.join(', ') || 'none'}`);
+  for (const b of bundles)
+    console.log(`[bundle] ${b.name.padEnd(20)} ${(b.bytes / 1e6).toFixed(2)} MB  native: ${b.layerModules.join(', ') || 'none'}`);
 }
 
 if (require.main === module) {

@@ -85,7 +85,10 @@ export function apiEvent(req: HttpRequest): APIGatewayProxyEvent {
 }
 
 /** A multipart/form-data body and its Content-Type, as a browser or curl -F would send it. */
-export function multipartBody(parts: Array<{ name: string; filename?: string; type?: string; data: Uint8Array | string }>): { body: Buffer; contentType: string } {
+export function multipartBody(parts: Array<{ name: string; filename?: string; type?: string; data: Uint8Array | string }>): {
+  body: Buffer;
+  contentType: string;
+} {
   const boundary = `----sandbox${randomUUID().replace(/-/g, '')}`;
   const chunks: Buffer[] = [];
   for (const p of parts) {
@@ -127,7 +130,10 @@ export function s3Event(bucket: string, object: { key: string; size: number; eTa
 }
 
 /** An SQS event source mapping's batch, from messages as ReceiveMessage returned them. */
-export function sqsEvent(queueArn: string, messages: Array<{ MessageId?: string; ReceiptHandle?: string; Body?: string; Attributes?: Record<string, string> }>): SQSEvent {
+export function sqsEvent(
+  queueArn: string,
+  messages: Array<{ MessageId?: string; ReceiptHandle?: string; Body?: string; Attributes?: Record<string, string> }>,
+): SQSEvent {
   return {
     Records: messages.map((m) => ({
       messageId: m.MessageId ?? randomUUID(),
@@ -140,7 +146,9 @@ export function sqsEvent(queueArn: string, messages: Array<{ MessageId?: string;
         ApproximateFirstReceiveTimestamp: m.Attributes?.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
       },
       messageAttributes: {},
-      md5OfBody: createHash('md5').update(m.Body ?? '').digest('hex'),
+      md5OfBody: createHash('md5')
+        .update(m.Body ?? '')
+        .digest('hex'),
       eventSource: 'aws:sqs',
       eventSourceARN: queueArn,
       awsRegion: 'us-east-1',

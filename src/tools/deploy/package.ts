@@ -5,8 +5,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { bundleFunctions, printBundles } from './bundle';
 import { projectRoot } from '../../shared/paths';
+import { bundleFunctions, printBundles } from './bundle';
 
 const root = projectRoot();
 

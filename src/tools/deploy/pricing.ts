@@ -18,7 +18,7 @@ export const PRICES_USD = {
 
 /** Lambda bills duration rounded up to the millisecond, at the configured memory. */
 export function lambdaComputeUsd(durationsMs: readonly number[], memoryMb: number): number {
-  const gbSeconds = durationsMs.reduce((sum, ms) => sum + Math.ceil(ms), 0) / 1000 * (memoryMb / 1024);
+  const gbSeconds = (durationsMs.reduce((sum, ms) => sum + Math.ceil(ms), 0) / 1000) * (memoryMb / 1024);
   return gbSeconds * PRICES_USD.lambdaGbSecond;
 }
 

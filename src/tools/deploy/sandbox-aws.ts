@@ -25,11 +25,20 @@ export interface SandboxAws {
 export async function startSandboxAws(bucket: string): Promise<SandboxAws> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'sandbox-aws-'));
   mkdirSync(path.join(dataDir, 'sqs'));
-  const s3 = await startS3Server({ port: 0, dataDir: path.join(dataDir, 's3'), buckets: [bucket], credentials: ROLE_CREDENTIALS, log: () => undefined });
+  const s3 = await startS3Server({
+    port: 0,
+    dataDir: path.join(dataDir, 's3'),
+    buckets: [bucket],
+    credentials: ROLE_CREDENTIALS,
+    log: () => undefined,
+  });
   const sqs = await startSqsServer({
     port: 0,
     dataDir: path.join(dataDir, 'sqs'),
-    queues: [{ name: DLQ }, { name: QUEUE, attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: queueArn(DLQ), maxReceiveCount: 3 }) } }],
+    queues: [
+      { name: DLQ },
+      { name: QUEUE, attributes: { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: queueArn(DLQ), maxReceiveCount: 3 }) } },
+    ],
   });
   return {
     s3,

@@ -38,7 +38,10 @@ export interface PackagedFunction {
 }
 
 /** Reads .serverless/: the update-stack template and the zips it names. */
-export function readPackage(dir = path.join(root, '.serverless')): { functions: PackagedFunction[]; template: { Resources: Record<string, { Type: string; Properties: Record<string, any> }> } } {
+export function readPackage(dir = path.join(root, '.serverless')): {
+  functions: PackagedFunction[];
+  template: { Resources: Record<string, { Type: string; Properties: Record<string, any> }> };
+} {
   const file = path.join(dir, 'cloudformation-template-update-stack.json');
   if (!existsSync(file)) throw new Error(`${file} is missing: run npm run package first`);
   const template = JSON.parse(readFileSync(file, 'utf8'));
@@ -112,7 +115,9 @@ function lambdaCgroups(memoryMb: number): { join: string; remove(): void } {
     mkdirSync(memory);
     writeFileSync(path.join(memory, 'memory.limit_in_bytes'), String(memoryMb * 1024 * 1024));
   } catch (err: unknown) {
-    throw new Error(`lambdaShare needs a writable cgroup v1 cpu and memory hierarchy under ${CGROUP_ROOT}: ${err instanceof Error ? err.message : err}`);
+    throw new Error(
+      `lambdaShare needs a writable cgroup v1 cpu and memory hierarchy under ${CGROUP_ROOT}: ${err instanceof Error ? err.message : err}`,
+    );
   }
   return {
     join: `echo $$ > ${cpu}/cgroup.procs && echo $$ > ${memory}/cgroup.procs`,
@@ -185,7 +190,8 @@ export class LambdaSandbox {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.fn.environment)) {
       if (typeof v === 'string') env[k] = v;
-      else if (v && typeof v === 'object' && !Array.isArray(v) && typeof v.Ref === 'string' && options.refs?.[v.Ref] !== undefined) env[k] = options.refs[v.Ref] as string;
+      else if (v && typeof v === 'object' && !Array.isArray(v) && typeof v.Ref === 'string' && options.refs?.[v.Ref] !== undefined)
+        env[k] = options.refs[v.Ref] as string;
       else throw new Error(`environment ${k}=${JSON.stringify(v)}: nothing resolves it in the sandbox (pass refs)`);
     }
     const region = options.overrides?.AWS_REGION ?? 'us-east-1';
@@ -258,7 +264,10 @@ export class LambdaSandbox {
       };
       this.onInitError = reject;
     });
-    this.child = spawn('/usr/bin/unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn('/usr/bin/unshare', ['--mount', '--propagation', 'private', '/bin/sh', '-c', script], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const collect = (chunk: Buffer) => {
       this.log += chunk.toString('utf8');
       if (options.echoLogs) process.stderr.write(chunk);
@@ -299,7 +308,10 @@ export class LambdaSandbox {
       const ms = performance.now() - p.sentAt;
       const payload = body ? JSON.parse(body) : null;
       if (done[2] === 'response' && Buffer.byteLength(body) > PAYLOAD_LIMIT_BYTES) {
-        p.resolve({ error: { errorType: 'Function.ResponseSizeTooLarge', errorMessage: `response payload of ${Buffer.byteLength(body)} bytes` }, ms });
+        p.resolve({
+          error: { errorType: 'Function.ResponseSizeTooLarge', errorMessage: `response payload of ${Buffer.byteLength(body)} bytes` },
+          ms,
+        });
       } else {
         p.resolve(done[2] === 'response' ? { result: payload, ms } : { error: payload, ms });
       }
@@ -329,10 +341,12 @@ export class LambdaSandbox {
         this.child?.kill('SIGKILL');
       }
     }, this.fn.timeoutSeconds * 1000);
-    const settle = <T>(f: (v: T) => void) => (v: T) => {
-      clearTimeout(timer);
-      f(v);
-    };
+    const settle =
+      <T>(f: (v: T) => void) =>
+      (v: T) => {
+        clearTimeout(timer);
+        f(v);
+      };
     next.resolve = settle(next.resolve);
     next.reject = settle(next.reject);
     res.writeHead(200, {
@@ -349,7 +363,8 @@ export class LambdaSandbox {
   invoke(event: unknown): Promise<Invocation> {
     if (this.dead) return Promise.reject(this.dead);
     const size = Buffer.byteLength(JSON.stringify(event));
-    if (size > PAYLOAD_LIMIT_BYTES) return Promise.reject(new Error(`RequestEntityTooLargeException: ${size} bytes, over Lambda's ${PAYLOAD_LIMIT_BYTES}`));
+    if (size > PAYLOAD_LIMIT_BYTES)
+      return Promise.reject(new Error(`RequestEntityTooLargeException: ${size} bytes, over Lambda's ${PAYLOAD_LIMIT_BYTES}`));
     return new Promise((resolve, reject) => {
       this.queue.push({ id: randomUUID(), event, sentAt: 0, resolve, reject });
       this.dispatch();

@@ -113,7 +113,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'sweep': {
       const stepS = number('step-duration', values['step-duration']);
       const thinkScale = number('think-scale', values['think-scale']);
-      const steps = values.steps?.split(',').map((s) => number('steps', s.trim()) ?? 1).filter((n) => n >= 1);
+      const steps = values.steps
+        ?.split(',')
+        .map((s) => number('steps', s.trim()) ?? 1)
+        .filter((n) => n >= 1);
       const up = uploaders(values.uploaders);
       const r = await runSweep({
         ...(steps ? { steps } : {}),

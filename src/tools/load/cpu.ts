@@ -130,7 +130,11 @@ export function startCpuBudget(targets: () => Array<{ label: string; pid: number
           // Node names none of its threads: the main one serves HTTP and runs the handlers, and a busy one of the rest
           // (an inference worker) gets its own row; the others are summed by name.
           const name =
-            tid === String(t.pid) ? `${th.name} (main)` : used >= 0.1 * (end.cpuS - was0.cpuS) ? `${th.name} tid ${tid}` : th.name.replace(/\d+$/, '#');
+            tid === String(t.pid)
+              ? `${th.name} (main)`
+              : used >= 0.1 * (end.cpuS - was0.cpuS)
+                ? `${th.name} tid ${tid}`
+                : th.name.replace(/\d+$/, '#');
           const g = groups.get(name) ?? { name, threads: 0, cpuS: 0 };
           g.threads++;
           g.cpuS += used;

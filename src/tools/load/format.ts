@@ -2,9 +2,11 @@
 
 export const ms = (v: number): string => (v >= 100 ? String(Math.round(v)) : (Math.round(v * 10) / 10).toFixed(1));
 export const num = (v: number, digits = 1): string => (Math.round(v * 10 ** digits) / 10 ** digits).toFixed(digits);
-export const pct = (fraction: number): string => `${fraction === 0 ? '0' : (fraction * 100 < 0.01 ? (fraction * 100).toPrecision(2) : num(fraction * 100, 2))} %`;
+export const pct = (fraction: number): string =>
+  `${fraction === 0 ? '0' : fraction * 100 < 0.01 ? (fraction * 100).toPrecision(2) : num(fraction * 100, 2)} %`;
 /** Dollars: cents from $0.01 up, else three significant digits, so a run's fraction of a cent stays readable. */
-export const usd = (v: number): string => (v === 0 ? '$0' : v >= 0.01 ? `$${v.toFixed(2)}` : `$${v.toFixed(Math.min(20, 2 - Math.floor(Math.log10(v))))}`);
+export const usd = (v: number): string =>
+  v === 0 ? '$0' : v >= 0.01 ? `$${v.toFixed(2)}` : `$${v.toFixed(Math.min(20, 2 - Math.floor(Math.log10(v))))}`;
 export const times = (v: number | null): string => (v === null ? '–' : `×${num(v, 2)}`);
 
 export function escapeHtml(s: string): string {

@@ -6,8 +6,8 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { clientApiKey } from '../../local/dev-key';
-import { findOfflinePid, startCpuBudget } from './cpu';
 import { artilleryDir, imagesDir, projectRoot, reportsDir } from '../../shared/paths';
+import { findOfflinePid, startCpuBudget } from './cpu';
 import { ensurePhotoVariants } from './photo-variants';
 import { type RunMeta, writeRunReport } from './report';
 import { assertLoopback, defaultTarget, ensureStack } from './runner';
@@ -38,7 +38,11 @@ export interface LocustOptions {
 /** 5–10 users per second, as the classic reports spawn them. */
 export const defaultSpawnRate = (users: number): number => Math.min(10, Math.max(5, Math.ceil(users / 10)));
 
-const stamp = (d: Date) => d.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
+const stamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[:.]/g, '-')
+    .replace(/-\d{3}Z$/, 'Z');
 
 /** Counters of the service's /metrics worth a before/after difference, summed over their labels. */
 const SERVER_SERIES = [
@@ -109,14 +113,37 @@ export async function runLocust(o: LocustOptions): Promise<{ dir: string; exitCo
 
     const before = await scrape(target, apiKey);
     const args = [
-      '-f', path.join(artilleryDir(), 'locustfile.py'),
-      '--headless', '-u', String(o.users), '-r', String(spawnRate), '-t', `${o.durationS}s`, '-H', target,
-      '--csv', path.join(dir, 'locust'), '--csv-full-history', '--only-summary', '--stop-timeout', '0', '--loglevel', 'WARNING',
+      '-f',
+      path.join(artilleryDir(), 'locustfile.py'),
+      '--headless',
+      '-u',
+      String(o.users),
+      '-r',
+      String(spawnRate),
+      '-t',
+      `${o.durationS}s`,
+      '-H',
+      target,
+      '--csv',
+      path.join(dir, 'locust'),
+      '--csv-full-history',
+      '--only-summary',
+      '--stop-timeout',
+      '0',
+      '--loglevel',
+      'WARNING',
     ];
     const child = spawn(process.env.LOCUST_BIN || 'locust', args, {
       cwd: projectRoot(),
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, LOCUST_PHOTOS_DIR: photos, LOAD_SAMPLES_DIR: path.join(dir, 'samples'), API_KEY: apiKey ?? '', LOAD_MODEL: o.model ?? '', PYTHONUNBUFFERED: '1' },
+      env: {
+        ...process.env,
+        LOCUST_PHOTOS_DIR: photos,
+        LOAD_SAMPLES_DIR: path.join(dir, 'samples'),
+        API_KEY: apiKey ?? '',
+        LOAD_MODEL: o.model ?? '',
+        PYTHONUNBUFFERED: '1',
+      },
     });
     const offlinePid = findOfflinePid(Number(url.port || 80));
     const cpu = startCpuBudget(
@@ -190,7 +217,8 @@ export async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  if (values.cache !== undefined && values.cache !== 'on' && values.cache !== 'off') throw new Error(`--cache wants on or off, got "${values.cache}"`);
+  if (values.cache !== undefined && values.cache !== 'on' && values.cache !== 'off')
+    throw new Error(`--cache wants on or off, got "${values.cache}"`);
   const spawnRate = positive('spawn-rate', values['spawn-rate']);
   const photos = positive('photos', values.photos);
   await runLocust({

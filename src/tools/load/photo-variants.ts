@@ -25,7 +25,12 @@ async function variant(source: Buffer, index: number): Promise<{ bytes: Buffer; 
   // Crops keep 70–100 % of each side, so every variant still shows its subject and costs about what a photo costs.
   const cw = Math.max(64, Math.round(w * (0.7 + 0.3 * r())));
   const ch = Math.max(64, Math.round(h * (0.7 + 0.3 * r())));
-  let img = sharp(source).extract({ left: Math.floor((w - Math.min(cw, w)) * r()), top: Math.floor((h - Math.min(ch, h)) * r()), width: Math.min(cw, w), height: Math.min(ch, h) });
+  let img = sharp(source).extract({
+    left: Math.floor((w - Math.min(cw, w)) * r()),
+    top: Math.floor((h - Math.min(ch, h)) * r()),
+    width: Math.min(cw, w),
+    height: Math.min(ch, h),
+  });
   if (r() < 0.5) img = img.flop();
   if (r() < 0.2) img = img.flip();
   const kind = r();

@@ -158,7 +158,8 @@ export function loadRun(dir: string, thresholds: Thresholds = DEFAULT_THRESHOLDS
   };
 }
 
-const thresholdText = (t: Thresholds) => `p50 < ${t.p50Ms} ms, p95 < ${t.p95Ms} ms, p99 < ${t.p99Ms} ms, errors (failures + shed) < ${pct(t.errorRate)}`;
+const thresholdText = (t: Thresholds) =>
+  `p50 < ${t.p50Ms} ms, p95 < ${t.p95Ms} ms, p99 < ${t.p99Ms} ms, errors (failures + shed) < ${pct(t.errorRate)}`;
 
 function uploadersText(m: RunMeta): string {
   return `${m.batchUploaders ? 'on' : 'off'} (${m.batchUploadersReason})`;
@@ -180,11 +181,41 @@ function summaryRow(s: RunStats): string[] {
     ms(s.latency.p99),
   ];
 }
-const SUMMARY_HEAD = ['requests', 'failures', 'failure rate', 'shed', 'shed rate', 'connection errors', 'RPS', 'goodput images/s', 'mean ms', 'p50 ms', 'p95 ms', 'p99 ms'];
+const SUMMARY_HEAD = [
+  'requests',
+  'failures',
+  'failure rate',
+  'shed',
+  'shed rate',
+  'connection errors',
+  'RPS',
+  'goodput images/s',
+  'mean ms',
+  'p50 ms',
+  'p95 ms',
+  'p99 ms',
+];
 
-const ENDPOINT_HEAD = ['endpoint', 'requests', 'failures', 'shed', 'avg ms', 'min ms', 'max ms', 'median ms', 'p95 ms', 'p99 ms', 'served p50 ms', 'served p99 ms', 'RPS'];
+const ENDPOINT_HEAD = [
+  'endpoint',
+  'requests',
+  'failures',
+  'shed',
+  'avg ms',
+  'min ms',
+  'max ms',
+  'median ms',
+  'p95 ms',
+  'p99 ms',
+  'served p50 ms',
+  'served p99 ms',
+  'RPS',
+];
 function endpointRows(s: RunStats): string[][] {
-  const row = (name: string, e: { requests: number; failures: number; shed: number; rps: number; latency: RunStats['latency']; served: RunStats['latency'] }) => [
+  const row = (
+    name: string,
+    e: { requests: number; failures: number; shed: number; rps: number; latency: RunStats['latency']; served: RunStats['latency'] },
+  ) => [
     name,
     String(e.requests),
     String(e.failures),
@@ -209,7 +240,12 @@ function percentileRows(s: RunStats): string[][] {
 }
 
 function verdictRows(v: Verdict): [string, string, string, boolean][] {
-  return v.checks.map((c) => [c.name, c.name === 'errors' ? pct(c.value) : `${ms(c.value)} ms`, c.name === 'errors' ? `< ${pct(c.limit)}` : `< ${c.limit} ms`, c.pass]);
+  return v.checks.map((c) => [
+    c.name,
+    c.name === 'errors' ? pct(c.value) : `${ms(c.value)} ms`,
+    c.name === 'errors' ? `< ${pct(c.limit)}` : `< ${c.limit} ms`,
+    c.pass,
+  ]);
 }
 
 function usersAt(users: readonly [number, number][], x: number): number | null {
@@ -223,7 +259,9 @@ function metaLines(r: RunReport): string[] {
   return [
     `Scenario **${m.scenario}**${m.description ? ` (${m.description})` : ''}; target ${m.target}; started ${m.startedAt}.`,
     `Users ${m.users} (peak ${m.peakUsers}), spawn ${m.spawnRate}/s, planned ${m.durationS} s, measured ${num(r.stats.durationS)} s; mix ${m.mix}; think-time scale ${m.thinkScale}${m.model ? `; model ${m.model}` : ''}; batch uploaders ${uploadersText(m)}.`,
-    m.driver === 'locust' ? `Driver Locust (artillery/locustfile.py), exit code ${m.exitCode ?? 'unknown'}.` : `Artillery exit code ${m.artilleryExitCode ?? 'unknown'}.`,
+    m.driver === 'locust'
+      ? `Driver Locust (artillery/locustfile.py), exit code ${m.exitCode ?? 'unknown'}.`
+      : `Artillery exit code ${m.artilleryExitCode ?? 'unknown'}.`,
     `Goodput ${num(r.stats.goodput)} images/s (${r.stats.images} images classified and returned); ${r.stats.connectionErrors} requests without an HTTP answer; ${r.stats.cacheHits} answers from the response cache.`,
   ];
 }
@@ -231,7 +269,10 @@ function metaLines(r: RunReport): string[] {
 /** Locust's own statistics and failures, from its CSVs. */
 function locustTables(l: LocustCsv): { head: string[]; rows: string[][] }[] {
   return [
-    { head: ['name', 'requests', 'failures', 'median ms', 'p99 ms', 'RPS'], rows: l.stats.map((r) => [r.name, String(r.requests), String(r.failures), ms(r.median), ms(r.p99), num(r.rps, 2)]) },
+    {
+      head: ['name', 'requests', 'failures', 'median ms', 'p99 ms', 'RPS'],
+      rows: l.stats.map((r) => [r.name, String(r.requests), String(r.failures), ms(r.median), ms(r.p99), num(r.rps, 2)]),
+    },
     ...(l.failures.length > 0 ? [{ head: ['name', 'error', 'occurrences'], rows: l.failures.map((f) => [f.name, f.error, String(f.count)]) }] : []),
   ];
 }
@@ -246,14 +287,16 @@ function cpuRows(c: CpuBudget): string[][] {
   for (const p of c.processes) {
     ours += p.cpuS;
     rows.push([`${p.label} (pid ${p.pid})`, String(p.threads.reduce((n, t) => n + t.threads, 0)), num(p.cpuS), busy(p.cpuS), share(p.cpuS)]);
-    for (const t of p.threads.filter((t) => t.cpuS >= 0.05)) rows.push([`  thread ${t.name}`, String(t.threads), num(t.cpuS), busy(t.cpuS), share(t.cpuS)]);
+    for (const t of p.threads.filter((t) => t.cpuS >= 0.05))
+      rows.push([`  thread ${t.name}`, String(t.threads), num(t.cpuS), busy(t.cpuS), share(t.cpuS)]);
   }
   rows.push(['everything else on the machine', '', num(c.machineBusyS - ours), busy(c.machineBusyS - ours), share(c.machineBusyS - ours)]);
   rows.push(['machine (all processes)', '', num(c.machineBusyS), busy(c.machineBusyS), `of ${c.cores} cores × ${num(c.wallS, 0)} s`]);
   return rows;
 }
 
-const cpuText = (c: CpuBudget) => `Over ${num(c.wallS, 0)} s: load average ${c.loadavg.start.split(' ').slice(0, 3).join(' ')} at the start, ${c.loadavg.end.split(' ').slice(0, 3).join(' ')} at the end. CPU times from /proc (user + system).`;
+const cpuText = (c: CpuBudget) =>
+  `Over ${num(c.wallS, 0)} s: load average ${c.loadavg.start.split(' ').slice(0, 3).join(' ')} at the start, ${c.loadavg.end.split(' ').slice(0, 3).join(' ')} at the end. CPU times from /proc (user + system).`;
 
 function serverRows(v: Record<string, number>): string[][] {
   return Object.entries(v).map(([k, x]) => [k, num(x, 1)]);
@@ -264,8 +307,10 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
 
 function durationText(c: RunCost): string {
   const mean = `mean ${ms(c.meanMs)} ms`;
-  if (c.clientObserved === 0) return `Durations: the in-function time each answer reports (\`timings.totalMs\`), ${mean}; a little under the billed duration, which also covers the middleware around the handler.`;
-  if (c.inFunction === 0) return `Durations: the client-observed latency (these samples carry no in-function time), ${mean}; an upper bound of the billed duration.`;
+  if (c.clientObserved === 0)
+    return `Durations: the in-function time each answer reports (\`timings.totalMs\`), ${mean}; a little under the billed duration, which also covers the middleware around the handler.`;
+  if (c.inFunction === 0)
+    return `Durations: the client-observed latency (these samples carry no in-function time), ${mean}; an upper bound of the billed duration.`;
   return `Durations: the in-function time the answer reports (\`timings.totalMs\`) for ${plural(c.inFunction, 'request')}; the client-observed latency, an upper bound, for the other ${c.clientObserved}, which report none; ${mean}.`;
 }
 
@@ -279,7 +324,7 @@ function costLines(c: RunCost): string[] {
   return [
     `API Gateway (REST) + Lambda for the run's ${plural(c.requests, 'answered API request')}, shed and failed answers included (each is still a request and an invocation), with Lambda at ${c.memoryMb} MB, ${num(c.vcpus, 2)} vCPU (\`LAMBDA_MEMORY_MB\`, default 3008).${left.length > 0 ? ` Left out: ${left.join(', ')}.` : ''}`,
     durationText(c),
-    'Prices are us-east-1 list prices (x86_64, on demand, no free tier) from `src/tools/deploy/pricing.ts`, not measurements; the durations are this machine\'s, not Lambda\'s. Every route is priced at the one memory size, though serverless.yml gives the light routes (health, metrics, jobs) less.',
+    "Prices are us-east-1 list prices (x86_64, on demand, no free tier) from `src/tools/deploy/pricing.ts`, not measurements; the durations are this machine's, not Lambda's. Every route is priced at the one memory size, though serverless.yml gives the light routes (health, metrics, jobs) less.",
   ];
 }
 
@@ -310,7 +355,10 @@ export function renderRunMarkdown(r: RunReport): string {
     '',
     `Thresholds: ${thresholdText(r.thresholds)}.`,
     '',
-    mdTable(['check', 'value', 'limit', 'result'], verdictRows(r.verdict).map(([a, b, c, ok]) => [a, b, c, ok ? 'PASS' : 'FAIL'])),
+    mdTable(
+      ['check', 'value', 'limit', 'result'],
+      verdictRows(r.verdict).map(([a, b, c, ok]) => [a, b, c, ok ? 'PASS' : 'FAIL']),
+    ),
     '',
     '## Endpoints',
     '',
@@ -324,18 +372,32 @@ export function renderRunMarkdown(r: RunReport): string {
     '',
     '## Failures and shed requests',
     '',
-    s.breakdown.length === 0 ? 'None.' : mdTable(['endpoint', 'status / error', 'kind', 'count'], s.breakdown.map((b) => [b.endpoint, b.cause, b.outcome, String(b.count)])),
+    s.breakdown.length === 0
+      ? 'None.'
+      : mdTable(
+          ['endpoint', 'status / error', 'kind', 'count'],
+          s.breakdown.map((b) => [b.endpoint, b.cause, b.outcome, String(b.count)]),
+        ),
     '',
   ];
   if (r.checks.length > 0) {
-    out.push('## Artillery checks (ensure)', '', mdTable(['expression', 'result'], r.checks.map((c) => [c.expression, c.ok ? 'ok' : 'fail'])), '');
+    out.push(
+      '## Artillery checks (ensure)',
+      '',
+      mdTable(
+        ['expression', 'result'],
+        r.checks.map((c) => [c.expression, c.ok ? 'ok' : 'fail']),
+      ),
+      '',
+    );
   }
   if (r.locust) {
     out.push("## Locust's own statistics (CSV)", '', 'Locust counts every non-2xx answer as a failure, shed answers included.', '');
     for (const t of locustTables(r.locust)) out.push(mdTable(t.head, t.rows), '');
   }
   if (r.cpu) out.push('## CPU budget', '', cpuText(r.cpu), '', mdTable(CPU_HEAD, cpuRows(r.cpu)), '');
-  if (r.server && Object.keys(r.server).length > 0) out.push("## The service's counters over the run (/metrics)", '', mdTable(['series', 'difference'], serverRows(r.server)), '');
+  if (r.server && Object.keys(r.server).length > 0)
+    out.push("## The service's counters over the run (/metrics)", '', mdTable(['series', 'difference'], serverRows(r.server)), '');
   out.push(`## ${COST_TITLE}`, '', ...costLines(r.cost).flatMap((l) => [l, '']));
   if (r.cost.requests > 0) out.push(mdTable(COST_HEAD, costRows(r.cost)), '');
   out.push(
@@ -343,7 +405,16 @@ export function renderRunMarkdown(r: RunReport): string {
     '',
     mdTable(
       ['t (s)', 'RPS', 'p50 ms', 'p95 ms', 'p99 ms', 'users', 'failures', 'shed'],
-      s.timeline.map((p) => [num(p.x, 0), num(p.rps), ms(p.p50), ms(p.p95), ms(p.p99), String(usersAt(r.users, p.x) ?? '–'), String(p.failures), String(p.shed)]),
+      s.timeline.map((p) => [
+        num(p.x, 0),
+        num(p.rps),
+        ms(p.p50),
+        ms(p.p95),
+        ms(p.p99),
+        String(usersAt(r.users, p.x) ?? '–'),
+        String(p.failures),
+        String(p.shed),
+      ]),
     ),
     '',
   );
@@ -354,7 +425,12 @@ export function runCharts(r: RunReport): string {
   const tl = r.stats.timeline;
   const xy = (f: (p: (typeof tl)[number]) => number): [number, number][] => tl.map((p) => [p.x, f(p)]);
   return [
-    lineChart({ title: 'Requests per second', xLabel: 'seconds', yLabel: 'req/s', series: [{ name: 'RPS', color: '#2471a3', points: xy((p) => p.rps) }] }),
+    lineChart({
+      title: 'Requests per second',
+      xLabel: 'seconds',
+      yLabel: 'req/s',
+      series: [{ name: 'RPS', color: '#2471a3', points: xy((p) => p.rps) }],
+    }),
     lineChart({
       title: 'Response time',
       xLabel: 'seconds',
@@ -382,12 +458,17 @@ export function renderRunHtml(r: RunReport): string {
   const s = r.stats;
   const body = [
     `<h1>Load test ${escapeHtml(r.name)}: ${badge(r.verdict.ready, 'READY', 'NOT READY').html}</h1>`,
-    `<p class="meta">${metaLines(r).map((l) => escapeHtml(l.replace(/\*\*/g, ''))).join('<br>')}</p>`,
+    `<p class="meta">${metaLines(r)
+      .map((l) => escapeHtml(l.replace(/\*\*/g, '')))
+      .join('<br>')}</p>`,
     '<h2>Summary</h2>',
     htmlTable(SUMMARY_HEAD, [summaryRow(s)]),
     '<h2>Readiness verdict</h2>',
     `<p>Thresholds: ${escapeHtml(thresholdText(r.thresholds))}.</p>`,
-    htmlTable(['check', 'value', 'limit', 'result'], verdictRows(r.verdict).map(([a, b, c, ok]) => [a, b, c, badge(ok)])),
+    htmlTable(
+      ['check', 'value', 'limit', 'result'],
+      verdictRows(r.verdict).map(([a, b, c, ok]) => [a, b, c, badge(ok)]),
+    ),
     '<h2>Over time</h2>',
     `<div class="charts">${runCharts(r)}</div>`,
     '<h2>Endpoints</h2>',
@@ -396,17 +477,32 @@ export function renderRunHtml(r: RunReport): string {
     '<h2>Response-time percentiles (ms)</h2>',
     htmlTable(PCT_HEAD, percentileRows(s)),
     '<h2>Failures and shed requests</h2>',
-    s.breakdown.length === 0 ? '<p>None.</p>' : htmlTable(['endpoint', 'status / error', 'kind', 'count'], s.breakdown.map((b) => [b.endpoint, b.cause, b.outcome, String(b.count)])),
+    s.breakdown.length === 0
+      ? '<p>None.</p>'
+      : htmlTable(
+          ['endpoint', 'status / error', 'kind', 'count'],
+          s.breakdown.map((b) => [b.endpoint, b.cause, b.outcome, String(b.count)]),
+        ),
   ];
   if (r.checks.length > 0) {
-    body.push('<h2>Artillery checks (ensure)</h2>', htmlTable(['expression', 'result'], r.checks.map((c) => [c.expression, badge(c.ok, 'ok', 'fail')])));
+    body.push(
+      '<h2>Artillery checks (ensure)</h2>',
+      htmlTable(
+        ['expression', 'result'],
+        r.checks.map((c) => [c.expression, badge(c.ok, 'ok', 'fail')]),
+      ),
+    );
   }
   if (r.locust) {
-    body.push("<h2>Locust's own statistics (CSV)</h2>", '<p class="meta">Locust counts every non-2xx answer as a failure, shed answers included.</p>');
+    body.push(
+      "<h2>Locust's own statistics (CSV)</h2>",
+      '<p class="meta">Locust counts every non-2xx answer as a failure, shed answers included.</p>',
+    );
     for (const t of locustTables(r.locust)) body.push(htmlTable(t.head, t.rows));
   }
   if (r.cpu) body.push('<h2>CPU budget</h2>', `<p>${escapeHtml(cpuText(r.cpu))}</p>`, htmlTable(CPU_HEAD, cpuRows(r.cpu)));
-  if (r.server && Object.keys(r.server).length > 0) body.push("<h2>The service's counters over the run (/metrics)</h2>", htmlTable(['series', 'difference'], serverRows(r.server)));
+  if (r.server && Object.keys(r.server).length > 0)
+    body.push("<h2>The service's counters over the run (/metrics)</h2>", htmlTable(['series', 'difference'], serverRows(r.server)));
   body.push(`<h2>${escapeHtml(COST_TITLE)}</h2>`, ...costLines(r.cost).map((l) => `<p>${inlineHtml(l)}</p>`));
   if (r.cost.requests > 0) body.push(htmlTable(COST_HEAD, costRows(r.cost)));
   return page(`Load test ${r.name}`, body.join('\n'));
@@ -436,7 +532,24 @@ export function compareRuns(runs: readonly RunReport[]): Comparison {
   return { reference, rows, ceiling: detectCeiling(points) };
 }
 
-const COMPARE_HEAD = ['run', 'scenario', 'users', 'requests', 'RPS', 'ok RPS', 'goodput images/s', 'RPS/user', 'p50 ms', 'p95 ms', 'p99 ms', 'p50 vs ref', 'p95 vs ref', 'p99 vs ref', 'failure rate', 'shed rate'];
+const COMPARE_HEAD = [
+  'run',
+  'scenario',
+  'users',
+  'requests',
+  'RPS',
+  'ok RPS',
+  'goodput images/s',
+  'RPS/user',
+  'p50 ms',
+  'p95 ms',
+  'p99 ms',
+  'p50 vs ref',
+  'p95 vs ref',
+  'p99 vs ref',
+  'failure rate',
+  'shed rate',
+];
 function compareRows(c: Comparison): string[][] {
   return c.rows.map(({ run, rpsPerUser, p50x, p95x, p99x }) => [
     run.name,
@@ -490,7 +603,13 @@ export function renderComparisonMarkdown(runs: readonly RunReport[], thresholds:
     '',
     `Thresholds: ${thresholdText(thresholds)}.`,
     '',
-    mdTable(VERDICT_HEAD, verdictTableRows(c.rows.map((r) => r.run), (ok, t) => `${ok ? '✅' : '❌'} ${t}`) as string[][]),
+    mdTable(
+      VERDICT_HEAD,
+      verdictTableRows(
+        c.rows.map((r) => r.run),
+        (ok, t) => `${ok ? '✅' : '❌'} ${t}`,
+      ) as string[][],
+    ),
     '',
   ].join('\n');
 }
@@ -500,10 +619,17 @@ export function renderComparisonHtml(runs: readonly RunReport[], thresholds: Thr
   const pts = (f: (r: RunReport) => number): [number, number][] => c.rows.map(({ run }) => [Math.max(1, run.meta.peakUsers), f(run)]);
   const markers = c.ceiling ? [{ x: c.ceiling.users, label: `ceiling ≈ ${num(c.ceiling.rps)} req/s` }] : [];
   const charts = [
-    lineChart({ title: 'Throughput vs users', xLabel: 'users (log2)', yLabel: 'req/s', logX: true, markers, series: [
+    lineChart({
+      title: 'Throughput vs users',
+      xLabel: 'users (log2)',
+      yLabel: 'req/s',
+      logX: true,
+      markers,
+      series: [
         { name: 'RPS', color: '#2471a3', points: pts((r) => r.stats.rps), dots: true },
         { name: 'ok RPS', color: '#27ae60', points: pts((r) => r.stats.okRps), dots: true },
-      ] }),
+      ],
+    }),
     lineChart({
       title: 'Response time vs users',
       xLabel: 'users (log2)',
@@ -525,14 +651,26 @@ export function renderComparisonHtml(runs: readonly RunReport[], thresholds: Thr
         { name: 'shed %', color: '#7f8c8d', points: pts((r) => r.stats.shedRate * 100), dots: true },
       ],
     }),
-    lineChart({ title: 'Requests per second per user', xLabel: 'users (log2)', yLabel: 'req/s/user', logX: true, series: [{ name: 'RPS/user', color: '#8e44ad', points: pts((r) => (r.meta.peakUsers > 0 ? r.stats.rps / r.meta.peakUsers : 0)), dots: true }] }),
+    lineChart({
+      title: 'Requests per second per user',
+      xLabel: 'users (log2)',
+      yLabel: 'req/s/user',
+      logX: true,
+      series: [{ name: 'RPS/user', color: '#8e44ad', points: pts((r) => (r.meta.peakUsers > 0 ? r.stats.rps / r.meta.peakUsers : 0)), dots: true }],
+    }),
   ];
   const body = [
     '<h1>Load test comparison</h1>',
     `<p>Reference for multipliers: ${escapeHtml(c.reference ? `${c.reference.name} (${c.reference.meta.scenario})` : 'none')}. ${escapeHtml(ceilingText(c))}</p>`,
     '<h2>Readiness verdict</h2>',
     `<p>Thresholds: ${escapeHtml(thresholdText(thresholds))}.</p>`,
-    htmlTable(VERDICT_HEAD, verdictTableRows(c.rows.map((r) => r.run), (ok, t) => ({ html: `<span class="${ok ? 'pass' : 'fail'}">${escapeHtml(t)}</span>` }))),
+    htmlTable(
+      VERDICT_HEAD,
+      verdictTableRows(
+        c.rows.map((r) => r.run),
+        (ok, t) => ({ html: `<span class="${ok ? 'pass' : 'fail'}">${escapeHtml(t)}</span>` }),
+      ),
+    ),
     '<h2>Progression</h2>',
     htmlTable(COMPARE_HEAD, compareRows(c)),
     `<div class="charts">${charts.join('\n')}</div>`,

@@ -3,7 +3,7 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { clientApiKey } from '../../local/dev-key';
 import { artilleryDir, imagesDir, projectRoot, reportsDir } from '../../shared/paths';
-import { type Cohort, loadProfiles, peakUsers, phasesFor, planDuration, planFor, type Profile, type ProfileOverrides } from './profiles';
+import { type Cohort, loadProfiles, type Profile, type ProfileOverrides, peakUsers, phasesFor, planDuration, planFor } from './profiles';
 import { type RunMeta, type RunReport, writeRunReport } from './report';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './verdict';
 
@@ -76,7 +76,11 @@ export const isUp = async (target: string): Promise<boolean> => (await status(`$
 
 /** Whether the batch-jobs API exists: a deliberately invalid POST /jobs answers 4xx if it does, 404 if not. */
 export async function probeJobs(target: string, apiKey?: string): Promise<{ on: boolean; reason: string }> {
-  const code = await status(`${target}/jobs`, { method: 'POST', headers: { 'content-type': 'text/plain', ...(apiKey ? { 'x-api-key': apiKey } : {}) }, body: 'probe' });
+  const code = await status(`${target}/jobs`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain', ...(apiKey ? { 'x-api-key': apiKey } : {}) },
+    body: 'probe',
+  });
   if (code === 404 || code === 405) return { on: false, reason: `POST /jobs answered ${code}` };
   if (code === 0) return { on: false, reason: 'POST /jobs did not answer' };
   return { on: true, reason: `POST /jobs answered ${code}` };
@@ -104,7 +108,11 @@ export async function ensureStack(target: string, allowStart: boolean): Promise<
   return local.startLocalStack(options);
 }
 
-const stamp = (d: Date) => d.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
+const stamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[:.]/g, '-')
+    .replace(/-\d{3}Z$/, 'Z');
 
 /** Runs Artillery once with a prepared plan, writing everything into `dir`. */
 export async function runArtillery(args: {
@@ -120,7 +128,17 @@ export async function runArtillery(args: {
   const log = createWriteStream(path.join(args.dir, 'artillery.log'));
   const child = spawn(
     process.execPath,
-    ['-r', path.join(artilleryDir(), 'no-telemetry.js'), bin, 'run', '--output', path.join(args.dir, 'artillery.json'), '--overrides', JSON.stringify(overrides), path.join(artilleryDir(), 'load.yml')],
+    [
+      '-r',
+      path.join(artilleryDir(), 'no-telemetry.js'),
+      bin,
+      'run',
+      '--output',
+      path.join(args.dir, 'artillery.json'),
+      '--overrides',
+      JSON.stringify(overrides),
+      path.join(artilleryDir(), 'load.yml'),
+    ],
     {
       cwd: projectRoot(),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -180,7 +198,10 @@ export async function runScenario(o: RunOptions): Promise<RunResult> {
     };
     writeFileSync(path.join(dir, 'run.json'), `${JSON.stringify(meta, null, 2)}\n`);
     const echo = o.echo ?? true;
-    if (echo) console.log(`load: ${o.scenario}: ${meta.peakUsers} users, ${meta.durationS} s against ${target}; uploaders ${uploaders.on ? 'on' : 'off'} (${uploaders.reason}) → ${dir}`);
+    if (echo)
+      console.log(
+        `load: ${o.scenario}: ${meta.peakUsers} users, ${meta.durationS} s against ${target}; uploaders ${uploaders.on ? 'on' : 'off'} (${uploaders.reason}) → ${dir}`,
+      );
 
     const exitCode = await runArtillery({
       dir,

@@ -32,7 +32,11 @@ export function percentile(sorted: readonly number[], p: number): number {
 }
 
 /** The nearest-rank median of values in any order. */
-export const median = (values: readonly number[]): number => percentile([...values].sort((a, b) => a - b), 50);
+export const median = (values: readonly number[]): number =>
+  percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 
 export interface LatencyStats {
   count: number;
@@ -227,7 +231,18 @@ export function parseSamples(text: string): Sample[] {
     try {
       const v = JSON.parse(line) as Partial<Sample>;
       if (typeof v.t === 'number' && typeof v.ms === 'number' && typeof v.ep === 'string' && typeof v.s === 'number') {
-        out.push({ t: v.t, ep: v.ep, s: v.s, ms: v.ms, o: v.o ?? (v.s >= 200 && v.s < 300 ? 'ok' : 'failure'), ...(v.err ? { err: v.err } : {}), ...(v.c ? { c: v.c } : {}), ...(typeof v.fnMs === 'number' ? { fnMs: v.fnMs } : {}), ...(typeof v.n === 'number' ? { n: v.n } : {}), ...(v.hit === 1 ? { hit: 1 as const } : {}) });
+        out.push({
+          t: v.t,
+          ep: v.ep,
+          s: v.s,
+          ms: v.ms,
+          o: v.o ?? (v.s >= 200 && v.s < 300 ? 'ok' : 'failure'),
+          ...(v.err ? { err: v.err } : {}),
+          ...(v.c ? { c: v.c } : {}),
+          ...(typeof v.fnMs === 'number' ? { fnMs: v.fnMs } : {}),
+          ...(typeof v.n === 'number' ? { n: v.n } : {}),
+          ...(v.hit === 1 ? { hit: 1 as const } : {}),
+        });
       }
     } catch {
       // A worker killed mid-write leaves half a line; the rest of the file is still good.

@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { reportsDir } from '../../shared/paths';
 import { detectCeiling, detectKnee, type LoadPoint } from './analysis';
 import { escapeHtml, htmlTable, mdTable, ms, num, page, pct } from './format';
-import { reportsDir } from '../../shared/paths';
 import type { Profile } from './profiles';
 import { findRunDirs, loadRun, type RunReport } from './report';
 import { assertLoopback, defaultTarget, ensureStack, runScenario, type TrafficOptions } from './runner';
@@ -42,7 +42,11 @@ export interface SweepResult {
   ceiling: ReturnType<typeof detectCeiling>;
 }
 
-const stamp = (d: Date) => d.toISOString().replace(/[:.]/g, '-').replace(/-\d{3}Z$/, 'Z');
+const stamp = (d: Date) =>
+  d
+    .toISOString()
+    .replace(/[:.]/g, '-')
+    .replace(/-\d{3}Z$/, 'Z');
 
 /** `npm run load:sweep`: one short run per user count, then throughput and p99 against users. */
 export async function runSweep(o: SweepOptions = {}): Promise<SweepResult> {
@@ -78,7 +82,9 @@ export async function runSweep(o: SweepOptions = {}): Promise<SweepResult> {
       const step = stepOf(run.report);
       results.push(step);
       if (o.echo ?? true) {
-        console.log(`sweep: ${String(users).padStart(4)} users  ${num(step.rps).padStart(7)} req/s (${num(step.okRps)} ok)  p50 ${ms(step.p50).padStart(6)}  p99 ${ms(step.p99).padStart(6)} ms  non-success ${pct(step.nonSuccessRate)}`);
+        console.log(
+          `sweep: ${String(users).padStart(4)} users  ${num(step.rps).padStart(7)} req/s (${num(step.okRps)} ok)  p50 ${ms(step.p50).padStart(6)}  p99 ${ms(step.p99).padStart(6)} ms  non-success ${pct(step.nonSuccessRate)}`,
+        );
       }
       await new Promise((r) => setTimeout(r, (o.pauseS ?? 3) * 1000));
     }
@@ -176,10 +182,17 @@ export function renderSweepHtml(r: SweepResult): string {
     '<h1>Throughput and latency versus users</h1>',
     `<p>Mix ${escapeHtml(r.mix)}, ${r.stepS} s per step, think-time scale ${r.thinkScale}. ${escapeHtml(kneeText(r))}</p>`,
     '<div class="charts">',
-    lineChart({ title: 'Throughput', xLabel: 'users (log2)', yLabel: 'req/s', logX: true, markers, series: [
+    lineChart({
+      title: 'Throughput',
+      xLabel: 'users (log2)',
+      yLabel: 'req/s',
+      logX: true,
+      markers,
+      series: [
         { name: 'RPS', color: '#2471a3', points: pts((s) => s.rps), dots: true },
         { name: 'ok RPS', color: '#27ae60', points: pts((s) => s.okRps), dots: true },
-      ] }),
+      ],
+    }),
     lineChart({
       title: 'Latency',
       xLabel: 'users (log2)',

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { classifyImage } from '../../../src/core/classify';
 import { FsModelCatalog } from '../../../src/adapters/fs-model-catalog';
 import { OnnxEngine } from '../../../src/adapters/onnx-engine';
+import { classifyImage } from '../../../src/core/classify';
 import { EXPECTED_TOP5 } from '../../../src/tools/bench/reference-top5';
 import { MODELS_DIR, photoNames, photoPath } from '../../fixtures/paths';
 

@@ -2,7 +2,10 @@ import sharp from 'sharp';
 import { isSrgbProfile } from '../../../src/adapters/icc';
 
 const withProfile = async (profile: string) => {
-  const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#c83c1e' } }).withIccProfile(profile).jpeg().toBuffer();
+  const jpeg = await sharp({ create: { width: 16, height: 16, channels: 3, background: '#c83c1e' } })
+    .withIccProfile(profile)
+    .jpeg()
+    .toBuffer();
   return { jpeg, icc: (await sharp(jpeg).metadata()).icc };
 };
 const decode = (jpeg: Buffer, ignoreIcc: boolean) => sharp(jpeg, { ignoreIcc }).raw().toBuffer();

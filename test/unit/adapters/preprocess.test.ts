@@ -62,7 +62,11 @@ describe('SharpPreprocessor strictness (libvips failOn)', () => {
       'progressive jpeg': await sharp(src).jpeg({ progressive: true }).toBuffer(),
       'jpeg, padding before EOI': Buffer.concat([src.subarray(0, -2), Buffer.alloc(7, 0x55), eoi]),
       'jpeg, bytes after EOI': Buffer.concat([src, Buffer.alloc(100, 0x55)]),
-      'png, bad CRC on a text chunk': Buffer.concat([png.subarray(0, 33), pngChunk('tEXt', Buffer.from('Comment\0hi', 'latin1'), 1), png.subarray(33)]),
+      'png, bad CRC on a text chunk': Buffer.concat([
+        png.subarray(0, 33),
+        pngChunk('tEXt', Buffer.from('Comment\0hi', 'latin1'), 1),
+        png.subarray(33),
+      ]),
       'png, bytes after IEND': Buffer.concat([png, Buffer.alloc(50, 1)]),
     };
     for (const [what, bytes] of Object.entries(variants)) {

@@ -95,7 +95,11 @@ describe('ScheduledEngine', () => {
     const ex = new ManualExecutor();
     const engine = make(ex, 50);
     void engine.infer('m', [img('first')], 'interactive');
-    void engine.infer('m', Array.from({ length: 16 }, (_, i) => img(`b${i}`)), 'interactive');
+    void engine.infer(
+      'm',
+      Array.from({ length: 16 }, (_, i) => img(`b${i}`)),
+      'interactive',
+    );
     await new Promise((r) => setImmediate(r));
     // Act + Assess: a burst is not overload
     expect(() => engine.precheck(16, 'interactive')).not.toThrow();
@@ -127,7 +131,11 @@ describe('ScheduledEngine', () => {
     // Prepare: one 100-image batch alone, 10 ms per image: its last images wait a second, behind its own first ones
     const ex = new ManualExecutor();
     const engine = make(ex, 50);
-    void engine.infer('m', Array.from({ length: 100 }, (_, i) => img(`b${i}`)), 'interactive');
+    void engine.infer(
+      'm',
+      Array.from({ length: 100 }, (_, i) => img(`b${i}`)),
+      'interactive',
+    );
     await new Promise((r) => setImmediate(r));
     // Act
     for (let i = 0; i < 80; i++) {
@@ -185,7 +193,14 @@ describe('ScheduledEngine', () => {
   });
 
   it("reports its executor's mode, and as workers the images that truly run at once, not the slots", () => {
-    const pool: Executor = { mode: 'pool', slots: 4, parallelism: 2, ready: () => Promise.resolve(), close: () => Promise.resolve(), run: () => new Promise(() => undefined) };
+    const pool: Executor = {
+      mode: 'pool',
+      slots: 4,
+      parallelism: 2,
+      ready: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+      run: () => new Promise(() => undefined),
+    };
     expect(make(pool).stats()).toMatchObject({ kind: 'pool', workers: 2 });
     expect(make(new ManualExecutor()).stats()).toMatchObject({ kind: 'scheduled', workers: 1 });
   });

@@ -2,7 +2,16 @@ import type { SendMessageBatchCommand, SendMessageBatchCommandOutput, SQSClient 
 import { SqsWorkQueue } from '../../../src/adapters/sqs-work-queue';
 import type { WorkItem } from '../../../src/core/jobs/records';
 
-const item = (i: number): WorkItem => ({ v: 1, jobId: 'job', itemId: `item-${i}`, bucket: 'b', key: `uploads/job/${i}.jpg`, etag: 'e', model: 'm', topK: 5 });
+const item = (i: number): WorkItem => ({
+  v: 1,
+  jobId: 'job',
+  itemId: `item-${i}`,
+  bucket: 'b',
+  key: `uploads/job/${i}.jpg`,
+  etag: 'e',
+  model: 'm',
+  topK: 5,
+});
 
 /** An SQS client that takes `latencyMs` per call, records each call's entries, and fails the calls `fails` picks. */
 function fakeSqs(options: { latencyMs?: number; fails?: (call: number) => boolean } = {}) {
@@ -46,7 +55,9 @@ describe('SqsWorkQueue', () => {
 
   it('throws when SQS refuses any message of a call, and starts no call after', async () => {
     const sqs = fakeSqs({ latencyMs: 1, fails: (call) => call === 2 });
-    await expect(new SqsWorkQueue(sqs.client, 'url', 2).send(Array.from({ length: 100 }, (_, i) => item(i)))).rejects.toThrow('SQS refused 1 of 10 messages: throttled');
+    await expect(new SqsWorkQueue(sqs.client, 'url', 2).send(Array.from({ length: 100 }, (_, i) => item(i)))).rejects.toThrow(
+      'SQS refused 1 of 10 messages: throttled',
+    );
     expect(sqs.calls.length).toBeLessThanOrEqual(4);
   });
 });

@@ -42,7 +42,10 @@ describe('listZip', () => {
 
   it('refuses a bomb that declares 1,000 bytes and inflates to 100 MB, quickly and in bounded memory', async () => {
     // Prepare: 100 MB of zeros deflate to ~100 KB, and the header says 1,000 bytes (under every limit, ratio ~10:1).
-    const bomb = buildZip([{ name: 'bomb.jpg', raw: { ...deflated(new Uint8Array(100 * 1000 * 1000)), size: 1000 } }, { name: 'next.jpg', data: jpeg }]);
+    const bomb = buildZip([
+      { name: 'bomb.jpg', raw: { ...deflated(new Uint8Array(100 * 1000 * 1000)), size: 1000 } },
+      { name: 'next.jpg', data: jpeg },
+    ]);
     expect(bomb.length).toBeLessThan(200_000);
     const [entry, next] = await listZip(bomb, limits);
     const before = process.memoryUsage().arrayBuffers;
@@ -74,7 +77,9 @@ describe('listZip', () => {
     ]);
     const entries = await readAll(zip);
     expect(entries[0]?.error).toBeInstanceOf(InvalidArchiveEntryError);
-    expect(entries[0]?.error).toMatchObject({ message: expect.stringMatching(/^the entry declares a compression ratio of \d+:1, over the limit of 100:1$/) });
+    expect(entries[0]?.error).toMatchObject({
+      message: expect.stringMatching(/^the entry declares a compression ratio of \d+:1, over the limit of 100:1$/),
+    });
     expect(entries.slice(1).map((e) => e.data?.length)).toEqual([100_000, 100_000]);
   });
 
@@ -86,7 +91,10 @@ describe('listZip', () => {
       message: `the zip declares ${280 * 4_000_000} bytes of content, over 100 times its own ${zip.length} bytes`,
     });
     // 1.12 GB declared: under the default total, over a total of 1 GiB.
-    await expect(listZip(zip, { ...limits, maxTotalBytes: 1024 * MiB })).rejects.toMatchObject({ code: 'INVALID_ARCHIVE', message: `the zip declares over ${1024 * MiB} bytes of content` });
+    await expect(listZip(zip, { ...limits, maxTotalBytes: 1024 * MiB })).rejects.toMatchObject({
+      code: 'INVALID_ARCHIVE',
+      message: `the zip declares over ${1024 * MiB} bytes of content`,
+    });
   });
 
   it('2,000 entries of 1 MiB of zeros, each at the ratio floor (2,000 MiB declared by a 2 MB zip), are refused as a whole', async () => {
@@ -170,8 +178,20 @@ describe('listZip', () => {
       },
       'corrupt zip central directory (truncated or inconsistent offsets)',
     ],
-    ['an encrypted entry', () => buildZip([{ name: 'a.jpg', data: jpeg }, { name: 'b.jpg', data: jpeg, flags: 1 }]), 'the zip is encrypted'],
-    ['more entries than allowed', () => buildZip(Array.from({ length: 4 }, (_, i) => ({ name: `${i}.jpg`, data: jpeg }))), 'the zip has 4 entries, over the limit of 3'],
+    [
+      'an encrypted entry',
+      () =>
+        buildZip([
+          { name: 'a.jpg', data: jpeg },
+          { name: 'b.jpg', data: jpeg, flags: 1 },
+        ]),
+      'the zip is encrypted',
+    ],
+    [
+      'more entries than allowed',
+      () => buildZip(Array.from({ length: 4 }, (_, i) => ({ name: `${i}.jpg`, data: jpeg }))),
+      'the zip has 4 entries, over the limit of 3',
+    ],
   ])('refuses the whole zip for %s, before handing out any entry', async (_, zip, message) => {
     const refusal = await listZip(zip(), { ...limits, maxEntries: 3 }).catch((err: unknown) => err);
     expect(refusal).toBeInstanceOf(InvalidArchiveError);

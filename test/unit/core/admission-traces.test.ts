@@ -178,7 +178,12 @@ describe('admission control on arrival traces (simulated clock)', () => {
   const window = (outcomes: Outcome[], from: number, to: number) => {
     const steady = outcomes.filter((o) => o.sentAt >= from && o.doneAt <= to);
     const served = steady.filter((o) => o.status === 'ok');
-    return { steady, served, goodput: (served.reduce((n, o) => n + o.images, 0) * 1000) / (to - from), p99: p99(served.map((o) => o.doneAt - o.sentAt)) };
+    return {
+      steady,
+      served,
+      goodput: (served.reduce((n, o) => n + o.images, 0) * 1000) / (to - from),
+      p99: p99(served.map((o) => o.doneAt - o.sentAt)),
+    };
   };
 
   it.each([

@@ -85,7 +85,12 @@ describe('AdmissionController', () => {
     const a = make();
     stand(a);
     expect(a.decide({ lane: 'single', images: 1, ahead: 10, queued: 10, now: 600 })).toEqual({ admit: true }); // 10 × 10 ms
-    expect(a.decide({ lane: 'single', images: 1, ahead: 11, queued: 11, now: 600 })).toEqual({ admit: false, reason: 'standing-queue', retryAfterSeconds: 1, predictedWaitMs: 110 });
+    expect(a.decide({ lane: 'single', images: 1, ahead: 11, queued: 11, now: 600 })).toEqual({
+      admit: false,
+      reason: 'standing-queue',
+      retryAfterSeconds: 1,
+      predictedWaitMs: 110,
+    });
   });
 
   it('never counts a request’s own images as its queueing: a 16-image batch with little ahead is admitted', () => {
@@ -98,14 +103,20 @@ describe('AdmissionController', () => {
   it('counts a standing queue above as its own: batches wait for single photos', () => {
     const a = make();
     stand(a, 'single');
-    expect(a.decide({ lane: 'batch', above: ['single'], images: 5, ahead: 20, queued: 20, now: 600 })).toMatchObject({ admit: false, reason: 'standing-queue' });
+    expect(a.decide({ lane: 'batch', above: ['single'], images: 5, ahead: 20, queued: 20, now: 600 })).toMatchObject({
+      admit: false,
+      reason: 'standing-queue',
+    });
     expect(a.decide({ lane: 'batch', images: 5, ahead: 20, queued: 20, now: 600 })).toEqual({ admit: true });
   });
 
   it('sheds what could not finish before its deadline because of the work ahead, never for its own cost', () => {
     const a = make();
     // 30 ahead + 5 own at 10 ms: done 350 ms from now
-    expect(a.decide({ lane: 'batch', images: 5, ahead: 30, queued: 30, now: 1000, deadline: 1349 })).toMatchObject({ admit: false, reason: 'deadline' });
+    expect(a.decide({ lane: 'batch', images: 5, ahead: 30, queued: 30, now: 1000, deadline: 1349 })).toMatchObject({
+      admit: false,
+      reason: 'deadline',
+    });
     expect(a.decide({ lane: 'batch', images: 5, ahead: 30, queued: 30, now: 1000, deadline: 1350 })).toEqual({ admit: true });
     expect(a.decide({ lane: 'batch', images: 16, ahead: 0, queued: 0, now: 1000, deadline: 1001 })).toEqual({ admit: true });
   });

@@ -1,5 +1,5 @@
-import { createJob } from '../../../src/core/jobs/create-job';
 import { BadRequestError } from '../../../src/core/errors';
+import { createJob } from '../../../src/core/jobs/create-job';
 import { parseUploadKey } from '../../../src/core/jobs/upload-keys';
 import { clientOf, FakeStore, modelCatalogOf, realManifest } from './fakes';
 
@@ -41,7 +41,10 @@ describe('createJob names', () => {
   });
 
   it('refuses names that are not an array', async () => {
-    await expect(createJob(deps(), acme, { names: 'a.jpg' })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: 'names must be an array of strings' });
+    await expect(createJob(deps(), acme, { names: 'a.jpg' })).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'names must be an array of strings',
+    });
   });
 });
 
@@ -50,7 +53,9 @@ describe('createJob upload forms', () => {
     const d = deps();
     const created = await createJob(d, acme, { count: 1 });
     expect(created.job.owner).toBe('acme');
-    expect(JSON.parse(Buffer.from(d.store.objects.get(`jobs/${created.job.jobId}/job.json`)?.body ?? []).toString('utf8'))).toMatchObject({ owner: 'acme' });
+    expect(JSON.parse(Buffer.from(d.store.objects.get(`jobs/${created.job.jobId}/job.json`)?.body ?? []).toString('utf8'))).toMatchObject({
+      owner: 'acme',
+    });
   });
 
   it("bounds each form to its name's exact content type and its kind's size limit, for the presign expiry", async () => {

@@ -74,13 +74,16 @@ describe('the error vocabulary across a boundary (toErrorRecord / fromErrorRecor
     expect(new Set(SAMPLES.map((e) => e.constructor))).toEqual(new Set(exported));
   });
 
-  it.each(SAMPLES.map((e) => [`${e.name} ${e.code}`, e] as const))('%s comes back as the same class, code, status, expose, Retry-After and details', (_, sent) => {
-    // Act: as a worker thread's postMessage carries it.
-    const back = fromErrorRecord(structuredClone(toErrorRecord(sent)));
-    // Assess
-    expect(back).toBeInstanceOf(sent.constructor);
-    expect(observed(back)).toEqual(observed(sent));
-  });
+  it.each(SAMPLES.map((e) => [`${e.name} ${e.code}`, e] as const))(
+    '%s comes back as the same class, code, status, expose, Retry-After and details',
+    (_, sent) => {
+      // Act: as a worker thread's postMessage carries it.
+      const back = fromErrorRecord(structuredClone(toErrorRecord(sent)));
+      // Assess
+      expect(back).toBeInstanceOf(sent.constructor);
+      expect(observed(back)).toEqual(observed(sent));
+    },
+  );
 
   it('anything outside the vocabulary comes back as a hidden 500 INTERNAL, its text kept for the logs', () => {
     const fromThrow = fromErrorRecord(toErrorRecord(new TypeError('Cannot read properties of undefined')));
@@ -110,9 +113,24 @@ describe('publicError: what a client may see', () => {
   });
 
   it('shows the planned 5xx answers of an overloaded service (they carry a Retry-After)', () => {
-    expect(publicError(new TimeoutError('dropped after 3 ms in the queue'))).toEqual({ error: 'Timeout', code: 'TIMEOUT', status: 504, message: 'dropped after 3 ms in the queue' });
-    expect(publicError(new OverloadedError('at capacity', 2))).toEqual({ error: 'Overloaded', code: 'OVERLOADED', status: 503, message: 'at capacity' });
-    expect(publicError(new NotReadyError('models loading'))).toEqual({ error: 'NotReady', code: 'NOT_READY', status: 503, message: 'models loading' });
+    expect(publicError(new TimeoutError('dropped after 3 ms in the queue'))).toEqual({
+      error: 'Timeout',
+      code: 'TIMEOUT',
+      status: 504,
+      message: 'dropped after 3 ms in the queue',
+    });
+    expect(publicError(new OverloadedError('at capacity', 2))).toEqual({
+      error: 'Overloaded',
+      code: 'OVERLOADED',
+      status: 503,
+      message: 'at capacity',
+    });
+    expect(publicError(new NotReadyError('models loading'))).toEqual({
+      error: 'NotReady',
+      code: 'NOT_READY',
+      status: 503,
+      message: 'models loading',
+    });
   });
 
   it.each([

@@ -9,7 +9,13 @@ import { FakeQueue, FakeStore, fakeCatalog, operator, SlowStore } from './fakes'
 
 const jobId = 'job-1';
 const limits = { maxImageBytes: 1024 * 1024, maxPresignedUrls: 10, presignExpiresSeconds: 60 };
-const zipLimits: ZipLimits = { maxEntries: 100, maxTotalBytes: 64 * 1024 * 1024, maxEntryBytes: limits.maxImageBytes, maxRatio: 100, ratioMinBytes: 64 * 1024 };
+const zipLimits: ZipLimits = {
+  maxEntries: 100,
+  maxTotalBytes: 64 * 1024 * 1024,
+  maxEntryBytes: limits.maxImageBytes,
+  maxRatio: 100,
+  ratioMinBytes: 64 * 1024,
+};
 const ingestLimits: IngestLimits = { maxZipBytes: 8 * 1024 * 1024, maxManifestBytes: 64 * 1024, maxManifestLines: 50 };
 
 function setup(reader: IngestDeps['unzip'] = (zip) => listZip(zip, zipLimits)) {
@@ -64,7 +70,11 @@ describe('ingestUpload of malformed uploads', () => {
     const manifest = await drop('manifest.csv', 'a.jpg\n"never closed,1\nb.jpg\n');
     await expect(manifest.deliver()).resolves.toMatchObject({ kind: 'manifest', queued: 0, rejected: 'INVALID_MANIFEST' });
     expect(records()).toEqual([
-      expect.objectContaining({ key: manifest.key, ok: false, error: { code: 'INVALID_MANIFEST', message: 'the manifest is not valid CSV: a quote is never closed' } }),
+      expect.objectContaining({
+        key: manifest.key,
+        ok: false,
+        error: { code: 'INVALID_MANIFEST', message: 'the manifest is not valid CSV: a quote is never closed' },
+      }),
     ]);
     // Nothing it lists is queued: a half-read manifest is not a partial job.
     expect(queue.sent).toEqual([]);
@@ -149,7 +159,14 @@ describe('ingestUpload of hostile zips', () => {
     await expect(zip.deliver()).resolves.toEqual({ kind: 'zip', queued: 0, extracted: 2, refused: 1 });
     expect(store.keysUnder(keys.uploadPrefix(jobId))).toEqual([zip.key, 'uploads/job-1/photos/a.jpg', 'uploads/job-1/photos/sub/b.png']);
     expect(records()).toEqual([
-      expect.objectContaining({ key: `${zip.key}#big.jpg`, ok: false, error: { code: 'PAYLOAD_TOO_LARGE', message: `the entry is ${limits.maxImageBytes + 1} bytes, over the image limit of ${limits.maxImageBytes}` } }),
+      expect.objectContaining({
+        key: `${zip.key}#big.jpg`,
+        ok: false,
+        error: {
+          code: 'PAYLOAD_TOO_LARGE',
+          message: `the entry is ${limits.maxImageBytes + 1} bytes, over the image limit of ${limits.maxImageBytes}`,
+        },
+      }),
     ]);
     // Counted as an image of the job, and answered: with the two extracted images, the job waits for those alone.
     expect((await report()).counts).toEqual({ expected: 1, ingested: 1, done: 0, failed: 1 });
@@ -175,7 +192,10 @@ describe('ingestUpload of hostile zips', () => {
     // Nothing lands outside the zip's own folder.
     expect(store.keysUnder('uploads/')).toEqual([zip.key, 'uploads/job-1/photos/ok.jpg']);
     const byKey = new Map(records().map((r) => [r.key, r.error]));
-    expect(byKey.get(`${zip.key}#../evil.jpg`)).toEqual({ code: 'INVALID_ARCHIVE_ENTRY', message: 'the entry\'s name cannot be a key: it has a ".." segment' });
+    expect(byKey.get(`${zip.key}#../evil.jpg`)).toEqual({
+      code: 'INVALID_ARCHIVE_ENTRY',
+      message: 'the entry\'s name cannot be a key: it has a ".." segment',
+    });
     expect(byKey.get(`${zip.key}#x/./y.jpg`)?.message).toBe('the entry\'s name cannot be a key: it has a "." or ".." segment');
     expect(byKey.get(`${zip.key}#/abs.jpg`)?.message).toBe("the entry's name cannot be a key: it has an absolute path");
     expect(byKey.get(`${zip.key}#a\\b.jpg`)?.message).toBe("the entry's name cannot be a key: it has a backslash");
@@ -194,7 +214,10 @@ describe('ingestUpload of hostile zips', () => {
     const zip = await drop('bomb.zip', bomb);
     await expect(zip.deliver()).resolves.toEqual({ kind: 'zip', queued: 0, extracted: 0, refused: 1 });
     expect(records()).toEqual([
-      expect.objectContaining({ key: `${zip.key}#bomb.jpg`, error: { code: 'INVALID_ARCHIVE_ENTRY', message: 'the entry inflates to more than the 1000 bytes its header declares' } }),
+      expect.objectContaining({
+        key: `${zip.key}#bomb.jpg`,
+        error: { code: 'INVALID_ARCHIVE_ENTRY', message: 'the entry inflates to more than the 1000 bytes its header declares' },
+      }),
     ]);
     expect(await report()).toMatchObject({ status: 'failed', counts: { expected: 1, ingested: 1, done: 0, failed: 1 } });
   });
@@ -203,7 +226,9 @@ describe('ingestUpload of hostile zips', () => {
     const { store, drop, records } = setup();
     const zip = await drop('many.zip', buildZip(Array.from({ length: zipLimits.maxEntries + 1 }, (_, i) => ({ name: `${i}.jpg`, data: jpeg }))));
     await expect(zip.deliver()).resolves.toEqual({ kind: 'zip', queued: 0, rejected: 'INVALID_ARCHIVE' });
-    expect(records().map((r) => [r.key, r.error?.message])).toEqual([[zip.key, `the zip has ${zipLimits.maxEntries + 1} entries, over the limit of ${zipLimits.maxEntries}`]]);
+    expect(records().map((r) => [r.key, r.error?.message])).toEqual([
+      [zip.key, `the zip has ${zipLimits.maxEntries + 1} entries, over the limit of ${zipLimits.maxEntries}`],
+    ]);
     expect(store.keysUnder(keys.uploadPrefix(jobId))).toEqual([zip.key]);
   });
 
@@ -219,7 +244,14 @@ describe('ingestUpload of hostile zips', () => {
     const { store, drop, records } = setup();
     const zip = await drop(
       'photos.zip',
-      zipSync({ 'dir/': new Uint8Array(), '__MACOSX/._a.jpg': jpeg, '.hidden/b.jpg': jpeg, 'sub/.c.jpg': jpeg, 'notes.txt': jpeg, 'dir/d.JPG': jpeg }),
+      zipSync({
+        'dir/': new Uint8Array(),
+        '__MACOSX/._a.jpg': jpeg,
+        '.hidden/b.jpg': jpeg,
+        'sub/.c.jpg': jpeg,
+        'notes.txt': jpeg,
+        'dir/d.JPG': jpeg,
+      }),
     );
     await expect(zip.deliver()).resolves.toEqual({ kind: 'zip', queued: 0, extracted: 1, refused: 0 });
     expect(store.keysUnder(keys.uploadPrefix(jobId))).toEqual([zip.key, 'uploads/job-1/photos/dir/d.JPG']);
@@ -228,7 +260,13 @@ describe('ingestUpload of hostile zips', () => {
 
   it('a repeated notification of a zip with bad entries leaves their records as they were', async () => {
     const { store, deps, drop, records, report } = setup();
-    const zip = await drop('photos.zip', buildZip([{ name: '../x.jpg', data: jpeg }, { name: 'ok.jpg', data: jpeg }]));
+    const zip = await drop(
+      'photos.zip',
+      buildZip([
+        { name: '../x.jpg', data: jpeg },
+        { name: 'ok.jpg', data: jpeg },
+      ]),
+    );
     await zip.deliver();
     const before = store.keysUnder(keys.results(jobId)).map((k) => store.objects.get(k));
     const revision = (await report()).revision;
@@ -265,10 +303,18 @@ describe('ingestUpload of manifests', () => {
     // Assess
     expect(queue.sent.map((i) => i.key)).toEqual(['uploads/job-1/a,b.jpg', 'uploads/job-1/c.jpg']);
     const byKey = new Map(records().map((r) => [r.key, r.error]));
-    expect(byKey.get(`${manifest.key}#line 4`)).toEqual({ code: 'KEY_OUTSIDE_JOB', message: '"uploads/other-job/secret.jpg" lies outside this job\'s uploads (uploads/job-1/)' });
-    expect(byKey.get(`${manifest.key}#line 5`)?.message).toBe('"uploads/job-1/../other-job/secret.jpg" is no usable key: it has a "." or ".." segment');
+    expect(byKey.get(`${manifest.key}#line 4`)).toEqual({
+      code: 'KEY_OUTSIDE_JOB',
+      message: '"uploads/other-job/secret.jpg" lies outside this job\'s uploads (uploads/job-1/)',
+    });
+    expect(byKey.get(`${manifest.key}#line 5`)?.message).toBe(
+      '"uploads/job-1/../other-job/secret.jpg" is no usable key: it has a "." or ".." segment',
+    );
     expect(byKey.get(`${manifest.key}#line 6`)?.message).toMatch(/is no usable key: it is over 1024 bytes$/);
-    expect(byKey.get(`${manifest.key}#line 7`)).toEqual({ code: 'INVALID_MANIFEST_LINE', message: '"photos.zip" is no image key (ingest ignores it, or reads it as a zip or a manifest)' });
+    expect(byKey.get(`${manifest.key}#line 7`)).toEqual({
+      code: 'INVALID_MANIFEST_LINE',
+      message: '"photos.zip" is no image key (ingest ignores it, or reads it as a zip or a manifest)',
+    });
     expect(byKey.get(`${manifest.key}#line 8`)).toEqual({ code: 'INVALID_MANIFEST_LINE', message: 'line 8 lists no key: its first column is empty' });
     expect(byKey.get('uploads/job-1/missing.jpg')?.code).toBe('OBJECT_NOT_FOUND');
     expect(byKey.size).toBe(6);
@@ -301,7 +347,11 @@ describe('ingestUpload of manifests', () => {
     await expect(lines.deliver()).resolves.toMatchObject({ rejected: 'INVALID_MANIFEST' });
     const bytes = await drop('big.manifest.jsonl', `${'"a.jpg"\n'.repeat(ingestLimits.maxManifestBytes / 8)}x`);
     await expect(bytes.deliver()).resolves.toMatchObject({ rejected: 'INVALID_MANIFEST' });
-    expect(records().map((r) => r.error?.message).sort()).toEqual([
+    expect(
+      records()
+        .map((r) => r.error?.message)
+        .sort(),
+    ).toEqual([
       `the manifest is ${ingestLimits.maxManifestBytes + 1} bytes, over the limit of ${ingestLimits.maxManifestBytes}`,
       `the manifest is over ${ingestLimits.maxManifestLines} lines`,
     ]);
@@ -314,7 +364,11 @@ describe('an overwritten job.json', () => {
   it.each([
     ['not JSON', 'garbage', 'not JSON'],
     ['the wrong shape', JSON.stringify({ jobId, model: 5 }), 'bad or missing "model"'],
-    ["another job's record", JSON.stringify({ jobId: 'job-2', model: 'm', topK: 5, createdAt: '2025-01-01T00:00:00Z', announced: 0, explicit: true }), 'bad or missing "jobId"'],
+    [
+      "another job's record",
+      JSON.stringify({ jobId: 'job-2', model: 'm', topK: 5, createdAt: '2025-01-01T00:00:00Z', announced: 0, explicit: true }),
+      'bad or missing "jobId"',
+    ],
   ])('%s: an upload is answered with JOB_UNREADABLE instead of failing forever, and reading the job is a 409', async (_, body, reason) => {
     const { store, drop, records, queue, report } = setup();
     await store.put(keys.job(jobId), body);
@@ -322,7 +376,12 @@ describe('an overwritten job.json', () => {
     await expect(image.deliver()).resolves.toEqual({ kind: 'image', queued: 0, rejected: 'JOB_UNREADABLE' });
     // Again, as S3 may deliver it: no throw, the same one record.
     await expect(image.deliver()).resolves.toMatchObject({ rejected: 'JOB_UNREADABLE' });
-    expect(records()).toEqual([expect.objectContaining({ key: image.key, error: { code: 'JOB_UNREADABLE', message: `the record of job "${jobId}" is unreadable (${reason})` } })]);
+    expect(records()).toEqual([
+      expect.objectContaining({
+        key: image.key,
+        error: { code: 'JOB_UNREADABLE', message: `the record of job "${jobId}" is unreadable (${reason})` },
+      }),
+    ]);
     expect(queue.sent).toEqual([]);
     await expect(report()).rejects.toMatchObject({ code: 'JOB_UNREADABLE', statusCode: 409, expose: true });
     // The record is left as it was, for an operator to repair.
@@ -335,7 +394,10 @@ describe('ingestUpload trusts the bucket, not the event', () => {
     // Prepare: a job announcing one image, not uploaded yet; a forged event names it (the local Lambda port is open).
     const { store, deps, queue, report } = setup();
     const victim = 'victim-job';
-    await store.put(keys.job(victim), JSON.stringify({ jobId: victim, model: 'test-model', topK: 5, createdAt: '2025-01-01T00:00:00Z', announced: 1, explicit: true }));
+    await store.put(
+      keys.job(victim),
+      JSON.stringify({ jobId: victim, model: 'test-model', topK: 5, createdAt: '2025-01-01T00:00:00Z', announced: 1, explicit: true }),
+    );
     const before = await report(victim);
     store.calls.length = 0;
     // Act
@@ -352,7 +414,10 @@ describe('ingestUpload trusts the bucket, not the event', () => {
 
   it("registers and queues an image with its object's ETag, not the event's, and its job's model and topK in the marker", async () => {
     const { store, deps, queue, drop } = setup();
-    await store.put(keys.job(jobId), JSON.stringify({ jobId, model: 'test-model', topK: 3, createdAt: '2025-01-01T00:00:00Z', announced: 0, explicit: true }));
+    await store.put(
+      keys.job(jobId),
+      JSON.stringify({ jobId, model: 'test-model', topK: 3, createdAt: '2025-01-01T00:00:00Z', announced: 0, explicit: true }),
+    );
     const image = await drop('a.jpg', jpeg);
     const etag = store.objects.get(image.key)?.etag;
     await expect(ingestUpload(deps, { key: image.key, etag: 'stale-or-forged' })).resolves.toEqual({ kind: 'image', queued: 1 });
@@ -392,7 +457,14 @@ describe('ingestUpload of large uploads, several S3 calls at a time', () => {
       const store = inFlight === 1 ? new FakeStore() : new SlowStore(5);
       const queue = new FakeQueue();
       const key = await bigManifest(store, 2000);
-      const deps: IngestDeps = { store, queue, catalog: fakeCatalog, unzip: async () => [], ingestLimits: { ...many, ...(inFlight ? { inFlight } : {}) }, now: () => new Date(0) };
+      const deps: IngestDeps = {
+        store,
+        queue,
+        catalog: fakeCatalog,
+        unzip: async () => [],
+        ingestLimits: { ...many, ...(inFlight ? { inFlight } : {}) },
+        now: () => new Date(0),
+      };
       const started = performance.now();
       const outcome = await ingestUpload(deps, { key });
       return { store, queue, outcome, ms: performance.now() - started };
@@ -432,7 +504,9 @@ describe('ingestUpload of large uploads, several S3 calls at a time', () => {
       await put(key, body, options);
       if (key.startsWith(`${keys.uploadPrefix(jobId)}photos/`)) held -= 1;
     };
-    const files = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`p${i}.jpg`, [noise(1000 + i), { level: 0 }] as [Uint8Array, { level: 0 }]]));
+    const files = Object.fromEntries(
+      Array.from({ length: 300 }, (_, i) => [`p${i}.jpg`, [noise(1000 + i), { level: 0 }] as [Uint8Array, { level: 0 }]]),
+    );
     const key = `${keys.uploadPrefix(jobId)}photos.zip`;
     await FakeStore.prototype.put.call(store, key, zipSync(files));
     const deps: IngestDeps = { store, queue, catalog: fakeCatalog, unzip: reader, ingestLimits: many, now: () => new Date(0) };
@@ -446,7 +520,14 @@ describe('ingestUpload of large uploads, several S3 calls at a time', () => {
 
   it('entries of the same name are written in zip order, the last one winning, as one at a time', async () => {
     const { store, drop } = setup();
-    const zip = await drop('photos.zip', buildZip([{ name: 'a.jpg', data: noise(50) }, ...Array.from({ length: 40 }, (_, i) => ({ name: `x${i}.jpg`, data: jpeg })), { name: 'a.jpg', data: jpeg }]));
+    const zip = await drop(
+      'photos.zip',
+      buildZip([
+        { name: 'a.jpg', data: noise(50) },
+        ...Array.from({ length: 40 }, (_, i) => ({ name: `x${i}.jpg`, data: jpeg })),
+        { name: 'a.jpg', data: jpeg },
+      ]),
+    );
     await expect(zip.deliver()).resolves.toEqual({ kind: 'zip', queued: 0, extracted: 42, refused: 0 });
     expect(store.objects.get('uploads/job-1/photos/a.jpg')?.body).toEqual(jpeg);
   });
@@ -472,7 +553,9 @@ describe('ingestUpload of zips that declare far more than their size', () => {
     const zip = await drop('sub-floor.zip', buildZip(Array.from({ length: 100 }, (_, i) => ({ name: `${i}.jpg`, raw: sub }))));
     await expect(zip.deliver()).resolves.toEqual({ kind: 'zip', queued: 0, rejected: 'INVALID_ARCHIVE' });
     const size = store.objects.get(zip.key)?.body.length;
-    expect(records().map((r) => [r.key, r.error?.message])).toEqual([[zip.key, `the zip declares ${100 * 64 * 1024} bytes of content, over 100 times its own ${size} bytes`]]);
+    expect(records().map((r) => [r.key, r.error?.message])).toEqual([
+      [zip.key, `the zip declares ${100 * 64 * 1024} bytes of content, over 100 times its own ${size} bytes`],
+    ]);
     expect(store.keysUnder(keys.uploadPrefix(jobId))).toEqual([zip.key]);
   });
 });

@@ -38,7 +38,10 @@ const ops: Op[] = ['get', 'head', 'put', 'create', 'list', 'delete'];
 const faultArb: fc.Arbitrary<Fault | undefined> = fc.oneof(
   { arbitrary: fc.constant(undefined), weight: 2 },
   { arbitrary: fc.record({ kind: fc.constant('crash' as const), writes: fc.integer({ min: 1, max: 4 }), landed: fc.boolean() }), weight: 2 },
-  { arbitrary: fc.record({ kind: fc.constant('store fault' as const), op: fc.constantFrom(...ops), nth: fc.integer({ min: 1, max: 3 }) }), weight: 1 },
+  {
+    arbitrary: fc.record({ kind: fc.constant('store fault' as const), op: fc.constantFrom(...ops), nth: fc.integer({ min: 1, max: 3 }) }),
+    weight: 1,
+  },
 );
 const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { arbitrary: fc.record({ kind: fc.constant('upload' as const), image: fc.nat(IMAGES - 1), bad: fc.boolean(), same: fc.boolean() }), weight: 4 },
@@ -59,7 +62,15 @@ function batchPath() {
   // A clock that moves on every reading, as a rewritten record then differs from the one it replaces.
   let ticks = 0;
   const now = () => new Date(Date.UTC(2025, 0, 1) + ++ticks * 1000);
-  const ingestDeps: IngestDeps = { store, queue, catalog, unzip: async () => [], ingestLimits: { maxZipBytes: 1, maxManifestBytes: 1, maxManifestLines: 1 }, jobs: new Map(), now };
+  const ingestDeps: IngestDeps = {
+    store,
+    queue,
+    catalog,
+    unzip: async () => [],
+    ingestLimits: { maxZipBytes: 1, maxManifestBytes: 1, maxManifestLines: 1 },
+    jobs: new Map(),
+    now,
+  };
   const workerDeps: WorkerDeps = { store, catalog, engine, limits, now };
   /** Events S3 has yet to deliver (it retries a failed invocation), and every event it ever sent. */
   const pending: string[] = [];

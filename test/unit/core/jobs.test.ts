@@ -52,7 +52,9 @@ describe('parseManifest', () => {
   });
   it('a manifest over the line limit is refused whole', () => {
     expect(parseManifest('a\nb\nc', 'csv', 3)).toHaveLength(3);
-    expect(() => parseManifest('a\nb\nc\nd', 'csv', 3)).toThrow(expect.objectContaining({ code: 'INVALID_MANIFEST', message: 'the manifest is over 3 lines' }));
+    expect(() => parseManifest('a\nb\nc\nd', 'csv', 3)).toThrow(
+      expect.objectContaining({ code: 'INVALID_MANIFEST', message: 'the manifest is over 3 lines' }),
+    );
   });
 });
 
@@ -98,7 +100,9 @@ describe('resultsCsv', () => {
       { ...base, key: '\tx.jpg', ok: false, error: { code: 'INVALID_IMAGE', message: '\rnope' } },
       { ...base, key: 'a=b.jpg', predictions: [{ label: 'tabby-cat', index: 1, score: 0.25 }] },
     ]).split('\n');
-    expect(rows[1]).toBe(`"'=HYPERLINK(""http://x"",""y"").jpg",true,'@SUM(A1),3,0.500000,,,m@1,"[{""label"":""@SUM(A1)"",""index"":3,""score"":0.5}]"`);
+    expect(rows[1]).toBe(
+      `"'=HYPERLINK(""http://x"",""y"").jpg",true,'@SUM(A1),3,0.500000,,,m@1,"[{""label"":""@SUM(A1)"",""index"":3,""score"":0.5}]"`,
+    );
     expect(rows[2]).toBe("'+1.jpg,false,,,,INVALID_IMAGE,'-2+3,m@1,[]");
     expect(rows[3]).toBe(`'\tx.jpg,false,,,,INVALID_IMAGE,"'\rnope",m@1,[]`);
     // Only a leading character makes a formula: the same characters further in stay as they are.

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
-import { createJob } from '../../../src/core/jobs/create-job';
 import { JobUnreadableError, NotFoundError } from '../../../src/core/errors';
+import { createJob } from '../../../src/core/jobs/create-job';
 import { keys, parseJobRecord } from '../../../src/core/jobs/records';
 import { jobReport } from '../../../src/core/jobs/report';
 import type { Principal } from '../../../src/core/principal';
@@ -28,7 +28,16 @@ async function read(store: FakeStore, jobId: string, who: Principal) {
   store.calls.length = 0;
   const outcome = await jobReport({ store, limits }, jobId, who).then(
     (report) => ({ ok: true as const, report }),
-    (err: unknown) => ({ ok: false as const, error: err, shape: { name: (err as Error).name, code: (err as NotFoundError).code, statusCode: (err as NotFoundError).statusCode, message: (err as Error).message } }),
+    (err: unknown) => ({
+      ok: false as const,
+      error: err,
+      shape: {
+        name: (err as Error).name,
+        code: (err as NotFoundError).code,
+        statusCode: (err as NotFoundError).statusCode,
+        message: (err as Error).message,
+      },
+    }),
   );
   return { outcome, calls: store.calls.map((c) => c.op) };
 }
@@ -47,7 +56,7 @@ describe('job ownership', () => {
     expect(outcome).toMatchObject({ ok: true, report: { jobId, status: 'pending' } });
   });
 
-  it("another client, even an operator, gets the very answer an unknown id gets, after the same S3 calls", async () => {
+  it('another client, even an operator, gets the very answer an unknown id gets, after the same S3 calls', async () => {
     const { store, jobId } = await bucketWithJob(clientOf('acme'));
     for (const who of [clientOf('mallory'), operator]) {
       const foreign = await read(store, jobId, who);
@@ -55,7 +64,12 @@ describe('job ownership', () => {
       expect(foreign.outcome.ok).toBe(false);
       expect(foreign.outcome.ok ? undefined : foreign.outcome.error).toBeInstanceOf(NotFoundError);
       expect(foreign.outcome.ok ? undefined : foreign.outcome.shape).toEqual(unknown.outcome.ok ? undefined : unknown.outcome.shape);
-      expect(foreign.outcome.ok ? undefined : foreign.outcome.shape).toEqual({ name: 'NotFoundError', code: 'JOB_NOT_FOUND', statusCode: 404, message: `no job "${jobId}"` });
+      expect(foreign.outcome.ok ? undefined : foreign.outcome.shape).toEqual({
+        name: 'NotFoundError',
+        code: 'JOB_NOT_FOUND',
+        statusCode: 404,
+        message: `no job "${jobId}"`,
+      });
       expect(foreign.calls).toEqual(unknown.calls);
       expect(foreign.calls).toEqual(['get']);
     }
@@ -73,7 +87,8 @@ describe('job ownership', () => {
     const store = new FakeStore();
     await store.put(keys.job('owned'), JSON.stringify({ jobId: 'owned', owner: 'acme', topK: 'garbled' }));
     await store.put(keys.job('ownerless'), '{"overwritten": true}');
-    const code = async (jobId: string, who: Principal) => (await jobReport({ store, limits }, jobId, who).catch((err: unknown) => err)) as { code?: string };
+    const code = async (jobId: string, who: Principal) =>
+      (await jobReport({ store, limits }, jobId, who).catch((err: unknown) => err)) as { code?: string };
     expect(await code('owned', clientOf('acme'))).toBeInstanceOf(JobUnreadableError);
     expect((await code('owned', clientOf('mallory'))).code).toBe('JOB_NOT_FOUND');
     expect((await code('owned', operator)).code).toBe('JOB_NOT_FOUND');
@@ -91,7 +106,10 @@ describe('job ownership', () => {
         expect(seen.outcome.ok).toBe(allowed);
         if (!seen.outcome.ok) {
           const unknown = await readUnknown(jobId, who);
-          expect({ shape: seen.outcome.shape, calls: seen.calls }).toEqual({ shape: unknown.outcome.ok ? undefined : unknown.outcome.shape, calls: unknown.calls });
+          expect({ shape: seen.outcome.shape, calls: seen.calls }).toEqual({
+            shape: unknown.outcome.ok ? undefined : unknown.outcome.shape,
+            calls: unknown.calls,
+          });
         }
       }),
       { numRuns: 100 },
@@ -99,7 +117,10 @@ describe('job ownership', () => {
   });
 
   it('a record with an owner that is not a non-empty string is unreadable', () => {
-    const record = (owner: unknown) => new Uint8Array(Buffer.from(JSON.stringify({ jobId: 'j', model: 'm', topK: 5, createdAt: '2025-01-01T00:00:00Z', announced: 0, explicit: true, owner })));
+    const record = (owner: unknown) =>
+      new Uint8Array(
+        Buffer.from(JSON.stringify({ jobId: 'j', model: 'm', topK: 5, createdAt: '2025-01-01T00:00:00Z', announced: 0, explicit: true, owner })),
+      );
     expect(parseJobRecord('j', record('acme')).owner).toBe('acme');
     expect(() => parseJobRecord('j', record(7))).toThrow('bad or missing "owner"');
     expect(() => parseJobRecord('j', record(''))).toThrow('bad or missing "owner"');

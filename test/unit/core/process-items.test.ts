@@ -18,7 +18,14 @@ function setup() {
   const engine = new FlakyEngine(manifest.output.classes);
   const catalog = modelCatalogOf(manifest);
   const now = () => new Date('2025-01-01T00:00:00Z');
-  const ingest: IngestDeps = { store, queue, catalog, unzip: async () => [], ingestLimits: { maxZipBytes: 1, maxManifestBytes: 1, maxManifestLines: 1 }, now };
+  const ingest: IngestDeps = {
+    store,
+    queue,
+    catalog,
+    unzip: async () => [],
+    ingestLimits: { maxZipBytes: 1, maxManifestBytes: 1, maxManifestLines: 1 },
+    now,
+  };
   const worker: WorkerDeps = { store, catalog, engine, limits, now };
   const upload = async (name: string, body: Uint8Array): Promise<WorkItem> => {
     const key = `${keys.uploadPrefix(JOB)}${name}`;
@@ -47,7 +54,12 @@ describe('processItems when things fail', () => {
     expect(outcomes).toEqual([expect.any(OverloadedError), expect.any(OverloadedError)]);
     expect(f.store.calls.filter((c) => c.op !== 'get' && c.op !== 'head')).toEqual([]);
     // Retried, they are answered.
-    expect(await processItems(f.worker, items.map((i) => ({ ...i, fresh: false })))).toEqual([undefined, undefined]);
+    expect(
+      await processItems(
+        f.worker,
+        items.map((i) => ({ ...i, fresh: false })),
+      ),
+    ).toEqual([undefined, undefined]);
     expect(await f.counts()).toEqual({ expected: 2, ingested: 2, done: 2, failed: 0 });
   });
 
@@ -112,7 +124,10 @@ describe('processItems when things fail', () => {
     const third = await f.upload('a.jpg', bad);
     f.store.calls.length = 0;
     expect(await processItems(f.worker, [third])).toEqual([undefined]);
-    expect(f.store.calls.filter((c) => c.op === 'put').map((c) => c.key)).toEqual([keys.failedMarker(JOB, third.itemId), keys.result(JOB, third.itemId)]);
+    expect(f.store.calls.filter((c) => c.op === 'put').map((c) => c.key)).toEqual([
+      keys.failedMarker(JOB, third.itemId),
+      keys.result(JOB, third.itemId),
+    ]);
     expect(await f.counts()).toEqual({ expected: 1, ingested: 1, done: 0, failed: 1 });
   });
 

@@ -17,7 +17,9 @@ function setup(announced = 3) {
     store.upload(keys.item(JOB, id), new Uint8Array(Buffer.from('{}')));
     if (!answer) return;
     const base = { jobId: JOB, itemId: id, key: `uploads/${JOB}/${id}.jpg`, etag: 'e', model, completedAt: answer.at ?? '2025-01-01T00:00:01.000Z' };
-    const record: ResultRecord = answer.ok ? { ...base, ok: true, predictions: [] } : { ...base, ok: false, error: { code: 'INVALID_IMAGE', message: 'no' } };
+    const record: ResultRecord = answer.ok
+      ? { ...base, ok: true, predictions: [] }
+      : { ...base, ok: false, error: { code: 'INVALID_IMAGE', message: 'no' } };
     await storeResult({ store }, record, { record: store.objects.has(keys.result(JOB, id)) });
   };
   const report = () => jobReport({ store, limits }, JOB, operator);
@@ -60,9 +62,20 @@ describe('assembleResults', () => {
     const links = await assembleResults({ store, limits }, JOB, revision);
     const again = await assembleResults({ store, limits }, JOB, revision);
     // Assess
-    expect(links).toEqual({ jsonl: `https://fake/${keys.assembled(JOB, revision, 'jsonl')}?get`, csv: `https://fake/${keys.assembled(JOB, revision, 'csv')}?get` });
+    expect(links).toEqual({
+      jsonl: `https://fake/${keys.assembled(JOB, revision, 'jsonl')}?get`,
+      csv: `https://fake/${keys.assembled(JOB, revision, 'csv')}?get`,
+    });
     expect(again).toEqual(links);
-    expect(store.calls.filter((c) => c.op === 'put').map((c) => c.key)).toEqual([keys.assembled(JOB, revision, 'csv'), keys.assembled(JOB, revision, 'jsonl')]);
-    expect(Buffer.from(store.objects.get(keys.assembled(JOB, revision, 'jsonl'))?.body ?? []).toString().trim().split('\n')).toHaveLength(1);
+    expect(store.calls.filter((c) => c.op === 'put').map((c) => c.key)).toEqual([
+      keys.assembled(JOB, revision, 'csv'),
+      keys.assembled(JOB, revision, 'jsonl'),
+    ]);
+    expect(
+      Buffer.from(store.objects.get(keys.assembled(JOB, revision, 'jsonl'))?.body ?? [])
+        .toString()
+        .trim()
+        .split('\n'),
+    ).toHaveLength(1);
   });
 });

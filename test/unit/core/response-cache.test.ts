@@ -42,7 +42,11 @@ describe('classifyImages with a response cache', () => {
   const setup = () => {
     const engine = new FakeEngine(manifest.output.classes);
     const store = new ResponseCache<Classification>(16);
-    const deps = { engine, catalog: modelCatalogOf(manifest), cache: { store, digest: (b: Uint8Array) => createHash('sha256').update(b).digest('hex') } };
+    const deps = {
+      engine,
+      catalog: modelCatalogOf(manifest),
+      cache: { store, digest: (b: Uint8Array) => createHash('sha256').update(b).digest('hex') },
+    };
     return { engine, store, deps };
   };
   const bytes = (s: string) => new Uint8Array(Buffer.from(s));

@@ -3,7 +3,15 @@ import { cropPlan, fillNchw, softmax, topK } from '../../../src/core/tensor';
 describe('fillNchw', () => {
   it('writes planar channels with the (p/scale - mean)/std normalisation, at the right batch slot', () => {
     // Prepare: a 2×1 image, pixels (255,0,51) and (0,255,102)
-    const spec = { width: 2, height: 1, shorterSide: 1, kernel: 'linear' as const, scale: 255, mean: [0.5, 0, 0.2] as [number, number, number], std: [0.5, 1, 0.2] as [number, number, number] };
+    const spec = {
+      width: 2,
+      height: 1,
+      shorterSide: 1,
+      kernel: 'linear' as const,
+      scale: 255,
+      mean: [0.5, 0, 0.2] as [number, number, number],
+      std: [0.5, 1, 0.2] as [number, number, number],
+    };
     const out = new Float32Array(12);
     // Act
     fillNchw(new Uint8Array([255, 0, 51, 0, 255, 102]), spec, out, 1);
@@ -13,7 +21,15 @@ describe('fillNchw', () => {
   });
 
   it('refuses a buffer of the wrong size', () => {
-    const spec = { width: 2, height: 2, shorterSide: 2, kernel: 'linear' as const, scale: 1, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] };
+    const spec = {
+      width: 2,
+      height: 2,
+      shorterSide: 2,
+      kernel: 'linear' as const,
+      scale: 1,
+      mean: [0, 0, 0] as [number, number, number],
+      std: [1, 1, 1] as [number, number, number],
+    };
     expect(() => fillNchw(new Uint8Array(11), spec, new Float32Array(12))).toThrow(RangeError);
   });
 });

@@ -30,7 +30,9 @@ async function setup() {
     await ingestUpload(ingest, { key, etag: store.objects.get(key)?.etag ?? '' });
     return queue.sent[queue.sent.length - 1] as WorkItem;
   };
-  const victim = (await createJob({ store, catalog, limits, ingestLimits: { maxZipBytes: 1024, maxManifestBytes: 1024 }, now }, clientOf('victim'), { count: 2 })).job.jobId;
+  const victim = (
+    await createJob({ store, catalog, limits, ingestLimits: { maxZipBytes: 1024, maxManifestBytes: 1024 }, now }, clientOf('victim'), { count: 2 })
+  ).job.jobId;
   const legit = await upload(`uploads/${victim}/a.jpg`);
   expect(await processItems(worker, [legit])).toEqual([undefined]);
   const own = await upload('uploads/attacker/mine.jpg');
@@ -63,8 +65,16 @@ describe('processItems trusts only items ingest queued', () => {
     ["a key of another job, into the victim's job", ({ victim, own }) => ({ ...own, jobId: victim }), "its key lies outside its job's uploads"],
     ['a key outside uploads/', ({ victim, bucket }) => ({ ...baseItem(victim, bucket, 'library/x.jpg') }), "its key lies outside its job's uploads"],
     ["an item id that is not its key's", ({ victim, legit }) => ({ ...legit, key: `uploads/${victim}/b.jpg` }), "its item id is not its key's"],
-    ['a key in the job that ingest never registered', ({ victim, bucket }) => baseItem(victim, bucket, `uploads/${victim}/b.jpg`), 'ingest registered no such item'],
-    ['the same, claiming to be fresh', ({ victim, bucket }) => ({ ...baseItem(victim, bucket, `uploads/${victim}/b.jpg`), fresh: true }), 'ingest registered no such item'],
+    [
+      'a key in the job that ingest never registered',
+      ({ victim, bucket }) => baseItem(victim, bucket, `uploads/${victim}/b.jpg`),
+      'ingest registered no such item',
+    ],
+    [
+      'the same, claiming to be fresh',
+      ({ victim, bucket }) => ({ ...baseItem(victim, bucket, `uploads/${victim}/b.jpg`), fresh: true }),
+      'ingest registered no such item',
+    ],
   ])('drops a forged item with %s: its object never read, nothing written, the job unmoved', async (_, forge, reason) => {
     // Prepare: the victim job is running, one of two images answered.
     const { store, engine, worker, victim, legit, own } = await setup();
@@ -104,14 +114,19 @@ function baseItem(jobId: string, bucket: string, key: string): WorkItem {
 }
 
 describe('processItems classifies as the item marker says', () => {
-  const record = (store: FakeStore, item: WorkItem) => JSON.parse(Buffer.from(store.objects.get(keys.result(item.jobId, item.itemId))?.body ?? []).toString()) as ResultRecord;
+  const record = (store: FakeStore, item: WorkItem) =>
+    JSON.parse(Buffer.from(store.objects.get(keys.result(item.jobId, item.itemId))?.body ?? []).toString()) as ResultRecord;
   /** A job created with `topK`, and an image of it uploaded and ingested. */
   async function imageOf(f: Awaited<ReturnType<typeof setup>>, topK: number, name = 'a.jpg') {
-    const created = await createJob({ store: f.store, catalog: f.worker.catalog, limits, ingestLimits: { maxZipBytes: 1024, maxManifestBytes: 1024 } }, clientOf('c'), { topK });
+    const created = await createJob(
+      { store: f.store, catalog: f.worker.catalog, limits, ingestLimits: { maxZipBytes: 1024, maxManifestBytes: 1024 } },
+      clientOf('c'),
+      { topK },
+    );
     return f.upload(`uploads/${created.job.jobId}/${name}`);
   }
 
-  it("takes the model and topK from the marker, whatever the message says", async () => {
+  it('takes the model and topK from the marker, whatever the message says', async () => {
     const f = await setup();
     const item = await imageOf(f, 3);
     expect(item).toMatchObject({ model: 'mobilenetv2-int8', topK: 3 });
@@ -125,7 +140,16 @@ describe('processItems classifies as the item marker says', () => {
     const f = await setup();
     const first = await imageOf(f, 5);
     await f.store.put(first.key, new Uint8Array([...jpeg, 9]));
-    await ingestUpload({ store: f.store, queue: new FakeQueue(), catalog: f.worker.catalog, unzip: async () => [], ingestLimits: { maxZipBytes: 1, maxManifestBytes: 1, maxManifestLines: 1 } }, { key: first.key });
+    await ingestUpload(
+      {
+        store: f.store,
+        queue: new FakeQueue(),
+        catalog: f.worker.catalog,
+        unzip: async () => [],
+        ingestLimits: { maxZipBytes: 1, maxManifestBytes: 1, maxManifestLines: 1 },
+      },
+      { key: first.key },
+    );
     const marker = JSON.parse(Buffer.from(f.store.objects.get(keys.item(first.jobId, first.itemId))?.body ?? []).toString());
     const second = { ...first, etag: marker.etag as string, fresh: false };
     expect(second.etag).not.toBe(first.etag);
@@ -146,7 +170,12 @@ describe('processItems classifies as the item marker says', () => {
     const b = await imageOf(f, 5, 'b.jpg');
     for (const item of [a, b]) await f.store.put(keys.item(item.jobId, item.itemId), JSON.stringify({ key: item.key, etag: item.etag }));
     // Act: one bad topK must not fail the engine call its neighbour shares.
-    expect(await processItems(f.worker, [{ ...a, topK: 2 }, { ...b, topK: 99 }])).toEqual([undefined, undefined]);
+    expect(
+      await processItems(f.worker, [
+        { ...a, topK: 2 },
+        { ...b, topK: 99 },
+      ]),
+    ).toEqual([undefined, undefined]);
     // Assess
     expect(record(f.store, a).predictions).toHaveLength(2);
     expect(record(f.store, b).predictions).toHaveLength(5);

@@ -45,14 +45,13 @@ async function verdictOf(r: Request, batch: boolean): Promise<Verdict> {
 const headerNameArb = fc.constantFrom('Content-Type', 'content-type', 'CONTENT-TYPE');
 /** RFC 2046 boundary characters; the content type quotes them, as ( ) , / : = ? require. */
 const boundaryArb = fc.stringMatching(/^[A-Za-z0-9'()+_,./:=?-]{1,40}$/);
-const imageArb = fc.oneof(
-  fc.uint8Array({ maxLength: 2048 }),
-  fc.constant(new Uint8Array(0)),
-);
+const imageArb = fc.oneof(fc.uint8Array({ maxLength: 2048 }), fc.constant(new Uint8Array(0)));
 let jpeg: Buffer = Buffer.alloc(0);
 
 beforeAll(async () => {
-  jpeg = await sharp({ create: { width: 32, height: 24, channels: 3, background: '#486' } }).jpeg().toBuffer();
+  jpeg = await sharp({ create: { width: 32, height: 24, channels: 3, background: '#486' } })
+    .jpeg()
+    .toBuffer();
 });
 
 /** A well-formed multipart body: optional documented fields, then one file part. */
@@ -111,7 +110,15 @@ describe('readImages under fuzzing', () => {
     await fc.assert(
       fc.asyncProperty(formArb, fc.mixedCase(fc.constant('multipart/form-data')), fc.mixedCase(fc.constant('boundary')), async (f, type, param) => {
         const { parts, image } = partsOf(f);
-        const v = await verdictOf({ body: multipartBody(parts, { boundary: f.boundary }), contentType: `${type}; ${param}="${f.boundary}"`, headerName: 'Content-Type', base64: true }, false);
+        const v = await verdictOf(
+          {
+            body: multipartBody(parts, { boundary: f.boundary }),
+            contentType: `${type}; ${param}="${f.boundary}"`,
+            headerName: 'Content-Type',
+            base64: true,
+          },
+          false,
+        );
         expect(v).toEqual({
           ok: true,
           images: [new Uint8Array(image)],
@@ -125,9 +132,14 @@ describe('readImages under fuzzing', () => {
   it('more than 20 form fields are refused, never silently dropped (defect 10)', async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 21, max: 400 }), fc.integer({ min: 0, max: 400 }), fc.boolean(), async (n, topKAt, batch) => {
-        const fields: Part[] = Array.from({ length: n }, (_, i) => (i === topKAt % n ? { name: 'topK', data: '3' } : { name: `f${i}`, data: `v${i}` }));
+        const fields: Part[] = Array.from({ length: n }, (_, i) =>
+          i === topKAt % n ? { name: 'topK', data: '3' } : { name: `f${i}`, data: `v${i}` },
+        );
         const body = multipartBody([...fields, { name: 'file', filename: 'a.jpg', type: 'image/jpeg', data: jpeg }]);
-        const v = await verdictOf({ body, contentType: 'multipart/form-data; boundary=hostile-3f9a', headerName: 'Content-Type', base64: true }, batch);
+        const v = await verdictOf(
+          { body, contentType: 'multipart/form-data; boundary=hostile-3f9a', headerName: 'Content-Type', base64: true },
+          batch,
+        );
         expect(v.ok).toBe(false);
       }),
       budget(200, { perRunMs: 2000, budgetMs: 6000 }),
@@ -145,9 +157,15 @@ describe('readImages under fuzzing', () => {
     );
     const escaped = await escapes(() =>
       fc.assert(
-        fc.asyncProperty(bodyArb, fc.mixedCase(fc.constant('application/json')), fc.boolean(), fc.boolean(), async (body, contentType, base64, batch) => {
-          await verdictOf({ body, contentType, headerName: 'Content-Type', base64 }, batch);
-        }),
+        fc.asyncProperty(
+          bodyArb,
+          fc.mixedCase(fc.constant('application/json')),
+          fc.boolean(),
+          fc.boolean(),
+          async (body, contentType, base64, batch) => {
+            await verdictOf({ body, contentType, headerName: 'Content-Type', base64 }, batch);
+          },
+        ),
         budget(600, { perRunMs: 2000, budgetMs: 8000 }),
       ),
     );

@@ -8,8 +8,8 @@ import { isAppError } from '../../../src/core/errors';
 import { validateManifest } from '../../../src/core/manifest';
 import { preprocessSpecOf } from '../../../src/core/model';
 import { MODELS_DIR } from '../../fixtures/paths';
-import { truncated } from '../../hostile/images';
 import { budget, escapes, mutate, mutationArb } from '../../hostile/fuzz';
+import { truncated } from '../../hostile/images';
 import { seed, seedNames } from '../../hostile/seeds';
 
 // Issue 11: property-based fuzzing of the preprocessor with random bytes and mutated real photos. Every input is
@@ -43,7 +43,9 @@ beforeAll(async () => {
   const small = await Promise.all(seedNames().map((n) => sharp(seed(n)).resize(160, 160, { fit: 'inside' }).toBuffer()));
   const encodings = await Promise.all(
     small.flatMap((s, i) => [
-      sharp(s).jpeg({ quality: 80, progressive: i % 2 === 0 }).toBuffer(),
+      sharp(s)
+        .jpeg({ quality: 80, progressive: i % 2 === 0 })
+        .toBuffer(),
       sharp(s).png().toBuffer(),
       sharp(s).webp().toBuffer(),
       sharp(s).gif().toBuffer(),

@@ -50,7 +50,11 @@ describe('API_KEYS', () => {
   });
 
   it('is parsed with the rest of the config: mode keys unless told, no operator unless named', () => {
-    expect(parseConfig({ API_KEYS: `a:${KEY_A}` }).auth).toEqual({ mode: 'keys', keys: [{ name: 'a', key: KEY_A, ratePerSecond: 50, burst: 100 }], operators: [] });
+    expect(parseConfig({ API_KEYS: `a:${KEY_A}` }).auth).toEqual({
+      mode: 'keys',
+      keys: [{ name: 'a', key: KEY_A, ratePerSecond: 50, burst: 100 }],
+      operators: [],
+    });
     expect(parseConfig({ OPERATOR_KEYS: '*' }).auth.operators).toEqual(['*']);
     expect(parseConfig({ AUTH_MODE: 'gateway', OPERATOR_KEYS: 'ops, k1' }).auth).toEqual({ mode: 'gateway', keys: [], operators: ['ops', 'k1'] });
     expect(() => parseConfig({ AUTH_MODE: 'none' })).toThrow(/AUTH_MODE=none: expected one of keys, gateway/);
@@ -96,7 +100,10 @@ describe('accessGate, AUTH_MODE=keys', () => {
 
   it("admits a known key as its name, charging one token and stating the key's policy", () => {
     const admission = gate()(event({ 'x-api-key': KEY_A }), 'client');
-    expect(admission).toEqual({ principal: { id: 'a', operator: false }, headers: { 'RateLimit-Policy': '"default";q=3;w=2', RateLimit: '"default";r=2;t=1' } });
+    expect(admission).toEqual({
+      principal: { id: 'a', operator: false },
+      headers: { 'RateLimit-Policy': '"default";q=3;w=2', RateLimit: '"default";r=2;t=1' },
+    });
   });
 
   it('answers 429 with Retry-After once the burst is spent, and the fields say the same instant', () => {

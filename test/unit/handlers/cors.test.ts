@@ -10,7 +10,10 @@ describe('corsHeaders', () => {
 
   it('echoes only a listed origin, and varies on Origin either way', () => {
     const allowed = ['https://app.example.com', 'https://admin.example.com'];
-    expect(corsHeaders('https://admin.example.com', allowed)).toMatchObject({ 'Access-Control-Allow-Origin': 'https://admin.example.com', Vary: 'Origin' });
+    expect(corsHeaders('https://admin.example.com', allowed)).toMatchObject({
+      'Access-Control-Allow-Origin': 'https://admin.example.com',
+      Vary: 'Origin',
+    });
     const refused = corsHeaders('https://evil.example', allowed);
     expect(refused['Access-Control-Allow-Origin']).toBeUndefined();
     expect(refused.Vary).toBe('Origin');

@@ -3,8 +3,13 @@ import { checkJsonDepth, MAX_JSON_DEPTH, readImages, readJsonObject } from '../.
 
 const limits = { maxBodyBytes: 4_500_000, maxImageBytes: 4 * 1024 * 1024, maxBatchImages: 16 };
 const event = (body: string | Buffer, contentType: string) =>
-  ({ headers: { 'Content-Type': contentType }, body: Buffer.from(body).toString('base64'), isBase64Encoded: true }) as unknown as APIGatewayProxyEvent;
-const jsonEvent = (body: string) => ({ headers: { 'content-type': 'application/json' }, body, isBase64Encoded: false }) as unknown as APIGatewayProxyEvent;
+  ({
+    headers: { 'Content-Type': contentType },
+    body: Buffer.from(body).toString('base64'),
+    isBase64Encoded: true,
+  }) as unknown as APIGatewayProxyEvent;
+const jsonEvent = (body: string) =>
+  ({ headers: { 'content-type': 'application/json' }, body, isBase64Encoded: false }) as unknown as APIGatewayProxyEvent;
 
 type Part = { name: string; value: string } | { name: string; filename: string; data: Buffer };
 const form = (parts: Part[], boundary = 'B') =>
@@ -12,7 +17,9 @@ const form = (parts: Part[], boundary = 'B') =>
     ...parts.map((p) =>
       'filename' in p
         ? Buffer.concat([
-            Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"; filename="${p.filename}"\r\nContent-Type: image/jpeg\r\n\r\n`),
+            Buffer.from(
+              `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"; filename="${p.filename}"\r\nContent-Type: image/jpeg\r\n\r\n`,
+            ),
             p.data,
             Buffer.from('\r\n'),
           ])
@@ -44,17 +51,17 @@ describe('readImages, multipart', () => {
     // 1.6 begins a second file part and then waits forever.
     const body = Buffer.from(
       'LS0nJy0tYV9fMDU6LC4NCkNvbnRlbnQtRGlzcG9zaXRpb246IGZvcm0tZGF0YTsgbmFtZT0idG9wSyINCg0KMTUNCi0tJyctLWFfXzA1OiwuDQ' +
-      'pDb250ZW50LURpc3Bvc2l0aW9uOiBmb3JtLWRhdGE7IG5hbWU9Im1vZGVsIg0KDQptb2JpbGVuZXQtdjEtMC43NS1mcDMyDQotLScnLS1hX18w' +
-      'NTosLg0KQ29udGVudC1EaXNwb3NpdGlvbjogZm9ybS1kYXRhOyBuYW1lPSJmaWxlIjsgZmlsZW5hbWU9ImEuanBnIg0KQ29udGVudC1UeXBlOi' +
-      'BpbWFnZS9qcGVnDQoNCv/Y/9sAQwAGBAUGBQQGBgUGBwcGCAoQCgoJCQoUDg8MEBcUGBgXFBYWGh0lHxobIxwWFiAsICMmJykqKRkfLTAtKDAl' +
-      'KCko/9sAQwEHBwcKCAoTCgoTKBoWGigoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgo/8AAEQgAGAAgAw' +
-      'EiAAIRAQMRAf/EABUAAQEAAAAAAAAAAAAAAAAAAAAF/8QAFBABAAAAAAAAAAAAAAAAAAAAAP/EABYBAQEBAAAAAAAAAAAAAAAAAAADBv/EABQR' +
-      'AQAAAAAAAAAAAAAAAAAAAAD/2gAMX9hLldwDEQA/AJQCDOAAAAAAP//ZDQotLScnLS1hX18wNTosLi0tDQpwb3NpdGlvbjogZm9ybS1kYXRhOy' +
-      'BuYW1lPSJ0b3BLIg0KDQoxNQ0KLS0nJy0tYV9fMDU6LC4NCkNvbnRlbnQtRGlzcG9zaXRpb246IGZvcm0tZGF0YTsgbmFtZT0ibW9kZWwiDQoN' +
-      'Cm1vYmlsZW5ldC12MS0wLjc1LWZwMzINCi0tJyctLWFfXzA1OiwuDQpDb250ZW50LURpc3Bvc2l0aW9uOiBmb3JtLWRhdGE7IG5hbWU9ImZpbG' +
-      'UiOyBmaWxlbmFtZT0iYS5qcGciDQpDb250ZW50LVR5cGU6IGltYWdlL2pwZWcNCg0K/9j/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQ' +
-      'FxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKC' +
-      'goKCgoKCgoKCgoKCgoKCgoKCgoKCgoKA==',
+        'pDb250ZW50LURpc3Bvc2l0aW9uOiBmb3JtLWRhdGE7IG5hbWU9Im1vZGVsIg0KDQptb2JpbGVuZXQtdjEtMC43NS1mcDMyDQotLScnLS1hX18w' +
+        'NTosLg0KQ29udGVudC1EaXNwb3NpdGlvbjogZm9ybS1kYXRhOyBuYW1lPSJmaWxlIjsgZmlsZW5hbWU9ImEuanBnIg0KQ29udGVudC1UeXBlOi' +
+        'BpbWFnZS9qcGVnDQoNCv/Y/9sAQwAGBAUGBQQGBgUGBwcGCAoQCgoJCQoUDg8MEBcUGBgXFBYWGh0lHxobIxwWFiAsICMmJykqKRkfLTAtKDAl' +
+        'KCko/9sAQwEHBwcKCAoTCgoTKBoWGigoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgo/8AAEQgAGAAgAw' +
+        'EiAAIRAQMRAf/EABUAAQEAAAAAAAAAAAAAAAAAAAAF/8QAFBABAAAAAAAAAAAAAAAAAAAAAP/EABYBAQEBAAAAAAAAAAAAAAAAAAADBv/EABQR' +
+        'AQAAAAAAAAAAAAAAAAAAAAD/2gAMX9hLldwDEQA/AJQCDOAAAAAAP//ZDQotLScnLS1hX18wNTosLi0tDQpwb3NpdGlvbjogZm9ybS1kYXRhOy' +
+        'BuYW1lPSJ0b3BLIg0KDQoxNQ0KLS0nJy0tYV9fMDU6LC4NCkNvbnRlbnQtRGlzcG9zaXRpb246IGZvcm0tZGF0YTsgbmFtZT0ibW9kZWwiDQoN' +
+        'Cm1vYmlsZW5ldC12MS0wLjc1LWZwMzINCi0tJyctLWFfXzA1OiwuDQpDb250ZW50LURpc3Bvc2l0aW9uOiBmb3JtLWRhdGE7IG5hbWU9ImZpbG' +
+        'UiOyBmaWxlbmFtZT0iYS5qcGciDQpDb250ZW50LVR5cGU6IGltYWdlL2pwZWcNCg0K/9j/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQ' +
+        'FxQYGBcUFhYaHSUfGhsjHBYWICwgIyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKC' +
+        'goKCgoKCgoKCgoKCgoKCgoKCgoKCgoKA==',
       'base64',
     );
     const verdict = readImages(event(body, `multipart/form-data; boundary="''--a__05:,."`), limits, true);
@@ -101,7 +108,10 @@ describe('readImages, multipart', () => {
 
   it('wants /predict`s image in the field "file"; a batch takes file parts of any name', async () => {
     const elsewhere = { ...image, name: 'image' };
-    await expect(multipart([elsewhere])).rejects.toMatchObject({ code: 'BAD_REQUEST', message: 'the image goes in the form field "file", not "image"' });
+    await expect(multipart([elsewhere])).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: 'the image goes in the form field "file", not "image"',
+    });
     await expect(multipart([elsewhere, { ...image, name: 'files' }], true)).resolves.toMatchObject({ images: [image.data, image.data] });
   });
 
@@ -128,7 +138,10 @@ describe('readImages, JSON nesting', () => {
   });
 
   it(`parses ${MAX_JSON_DEPTH} levels, then judges the shape`, async () => {
-    await expect(readImages(jsonEvent(nested(MAX_JSON_DEPTH)), limits, false)).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('must be an object') });
+    await expect(readImages(jsonEvent(nested(MAX_JSON_DEPTH)), limits, false)).rejects.toMatchObject({
+      code: 'BAD_REQUEST',
+      message: expect.stringContaining('must be an object'),
+    });
     expect(parse).toHaveBeenCalledTimes(1);
   });
 
@@ -141,12 +154,15 @@ describe('readImages, JSON nesting', () => {
     expect(() => checkJsonDepth(Buffer.from(`{"image":"\\\\",${deep}`), MAX_JSON_DEPTH)).toThrow(/nested deeper/);
     expect(() => checkJsonDepth(Buffer.from(`{"a":"é[",${deep}`), MAX_JSON_DEPTH)).toThrow(/nested deeper/);
     // Depth goes back down: many shallow siblings are fine.
-    expect(() => checkJsonDepth(Buffer.from(`[${Array.from({ length: 1000 }, () => nested(MAX_JSON_DEPTH - 1)).join(',')}]`), MAX_JSON_DEPTH)).not.toThrow();
+    expect(() =>
+      checkJsonDepth(Buffer.from(`[${Array.from({ length: 1000 }, () => nested(MAX_JSON_DEPTH - 1)).join(',')}]`), MAX_JSON_DEPTH),
+    ).not.toThrow();
   });
 });
 
 describe('readJsonObject (POST /jobs)', () => {
-  const read = (body: string | null) => readJsonObject({ headers: {}, body, isBase64Encoded: false } as unknown as APIGatewayProxyEvent, 1000, '{"count": 1}');
+  const read = (body: string | null) =>
+    readJsonObject({ headers: {}, body, isBase64Encoded: false } as unknown as APIGatewayProxyEvent, 1000, '{"count": 1}');
 
   it('reads an object, and an absent or empty body as {}', () => {
     expect(read('{"count": 2}')).toEqual({ count: 2 });

@@ -28,16 +28,19 @@ export async function signedFetch(
 ): Promise<Response> {
   const u = new URL(url);
   const signer = await s3.config.signer();
-  const signed = await signer.sign({
-    method: init.method ?? 'GET',
-    protocol: u.protocol,
-    hostname: u.hostname,
-    port: Number(u.port),
-    path: u.pathname,
-    query: Object.fromEntries(u.searchParams),
-    headers: { host: u.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...init.headers },
-    body: init.body,
-  }, init.signingDate === undefined ? {} : { signingDate: init.signingDate });
+  const signed = await signer.sign(
+    {
+      method: init.method ?? 'GET',
+      protocol: u.protocol,
+      hostname: u.hostname,
+      port: Number(u.port),
+      path: u.pathname,
+      query: Object.fromEntries(u.searchParams),
+      headers: { host: u.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD', ...init.headers },
+      body: init.body,
+    },
+    init.signingDate === undefined ? {} : { signingDate: init.signingDate },
+  );
   return fetch(url, { method: init.method ?? 'GET', headers: signed.headers, ...(init.body === undefined ? {} : { body: init.body }) });
 }
 

@@ -152,9 +152,7 @@ describe('local S3 objects', () => {
 
   it('rejects a Content-MD5 that does not match with BadDigest', async () => {
     // Act
-    const call = s3.send(
-      new PutObjectCommand({ Bucket: BUCKET, Key: 'md5.txt', Body: 'abc', ContentMD5: Buffer.alloc(16).toString('base64') }),
-    );
+    const call = s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'md5.txt', Body: 'abc', ContentMD5: Buffer.alloc(16).toString('base64') }));
     // Assess
     await expect(call).rejects.toMatchObject({ name: 'BadDigest', $metadata: { httpStatusCode: 400 } });
   });
@@ -162,9 +160,7 @@ describe('local S3 objects', () => {
   it('serves ranges, metadata and HEAD like S3', async () => {
     // Prepare
     const data = Buffer.from('0123456789abcdef');
-    await s3.send(
-      new PutObjectCommand({ Bucket: BUCKET, Key: 'r.txt', Body: data, ContentType: 'text/plain', Metadata: { jobid: 'j-1' } }),
-    );
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'r.txt', Body: data, ContentType: 'text/plain', Metadata: { jobid: 'j-1' } }));
     // Act
     const middle = await bodyOf(s3, 'r.txt', { Range: 'bytes=2-5' });
     const tail = await bodyOf(s3, 'r.txt', { Range: 'bytes=-3' });
@@ -203,7 +199,15 @@ describe('local S3 objects', () => {
 
   it('lists with prefix, delimiter + CommonPrefixes and pagination', async () => {
     // Prepare
-    const keys = ['jobs/j1.json', 'jobs/j2.json', 'results/j1/out.json', 'uploads/j1/a.jpg', 'uploads/j1/b.jpg', 'uploads/j2/c.jpg', 'uploads/top.zip'];
+    const keys = [
+      'jobs/j1.json',
+      'jobs/j2.json',
+      'results/j1/out.json',
+      'uploads/j1/a.jpg',
+      'uploads/j1/b.jpg',
+      'uploads/j2/c.jpg',
+      'uploads/top.zip',
+    ];
     for (const key of keys) await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: key }));
     // Act
     const top = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Delimiter: '/' }));
@@ -235,7 +239,10 @@ describe('local S3 objects', () => {
     expect(top.KeyCount).toBe(3);
     expect(uploads.Contents?.map((c) => c.Key)).toEqual(['uploads/top.zip']);
     expect(uploads.CommonPrefixes?.map((p) => p.Prefix)).toEqual(['uploads/j1/', 'uploads/j2/']);
-    expect(pages).toEqual([['uploads/j1/a.jpg', 'uploads/j1/b.jpg'], ['uploads/j2/c.jpg', 'uploads/top.zip']]);
+    expect(pages).toEqual([
+      ['uploads/j1/a.jpg', 'uploads/j1/b.jpg'],
+      ['uploads/j2/c.jpg', 'uploads/top.zip'],
+    ]);
     expect(prefixPages).toEqual([['jobs/'], ['results/'], ['uploads/']]);
     expect(after.Contents?.map((c) => c.Key)).toEqual(['uploads/j2/c.jpg', 'uploads/top.zip']);
     const first = uploads.Contents?.[0];
@@ -292,9 +299,7 @@ describe('local S3 objects', () => {
     expect(headKept.ContentType).toBe('text/plain');
     expect(headReplaced.Metadata).toEqual({ b: '2' });
     expect(headReplaced.ContentType).toBe('application/json');
-    await expect(
-      s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: 'x', CopySource: `${BUCKET}/missing` })),
-    ).rejects.toBeInstanceOf(NoSuchKey);
+    await expect(s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: 'x', CopySource: `${BUCKET}/missing` }))).rejects.toBeInstanceOf(NoSuchKey);
   });
 
   it('honours If-None-Match: * on PUT (conditional create)', async () => {
@@ -338,9 +343,9 @@ describe('local S3 objects', () => {
     expect(bytes.equals(Buffer.concat([part1, part2]))).toBe(true);
     expect(got.ETag).toBe(done.ETag);
     expect(got.ContentType).toBe('application/zip');
-    await expect(
-      s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: 'uploads/j3/big.zip', UploadId })),
-    ).rejects.toBeInstanceOf(NoSuchUpload);
+    await expect(s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: 'uploads/j3/big.zip', UploadId }))).rejects.toBeInstanceOf(
+      NoSuchUpload,
+    );
   });
 
   it('rejects undersized non-final parts and aborts uploads', async () => {
@@ -354,15 +359,20 @@ describe('local S3 objects', () => {
         Bucket: BUCKET,
         Key: 'small.zip',
         UploadId,
-        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.ETag }, { PartNumber: 2, ETag: p2.ETag }] },
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: p1.ETag },
+            { PartNumber: 2, ETag: p2.ETag },
+          ],
+        },
       }),
     );
     // Assess
     await expect(complete).rejects.toMatchObject({ name: 'EntityTooSmall' });
     await s3.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: 'small.zip', UploadId }));
-    await expect(
-      s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: 'small.zip', UploadId, PartNumber: 3, Body: 'x' })),
-    ).rejects.toBeInstanceOf(NoSuchUpload);
+    await expect(s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: 'small.zip', UploadId, PartNumber: 3, Body: 'x' }))).rejects.toBeInstanceOf(
+      NoSuchUpload,
+    );
   });
 
   it('keeps objects across a restart', async () => {
@@ -387,6 +397,8 @@ describe('local S3 objects', () => {
     // Assess
     expect(res.status).toBe(404);
     expect(res.headers.get('content-type')).toBe('application/xml');
-    expect(text).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<Error><Code>NoSuchKey<\/Code><Message>The specified key does not exist.<\/Message><Key>nope<\/Key><RequestId>[0-9A-F]{16}<\/RequestId>/);
+    expect(text).toMatch(
+      /^<\?xml version="1.0" encoding="UTF-8"\?>\n<Error><Code>NoSuchKey<\/Code><Message>The specified key does not exist.<\/Message><Key>nope<\/Key><RequestId>[0-9A-F]{16}<\/RequestId>/,
+    );
   });
 });

@@ -12,7 +12,10 @@ import { BUCKET, client, start, tempDir, waitFor } from './helpers';
 const KEY = 'uploads/job-1/a.jpg';
 const bounded = (max: number, type: { exact: string } | { prefix: string }): Omit<PresignedPostOptions, 'Bucket'> => ({
   Key: KEY,
-  Conditions: ['exact' in type ? ['eq', '$Content-Type', type.exact] : ['starts-with', '$Content-Type', type.prefix], ['content-length-range', 1, max]],
+  Conditions: [
+    'exact' in type ? ['eq', '$Content-Type', type.exact] : ['starts-with', '$Content-Type', type.prefix],
+    ['content-length-range', 1, max],
+  ],
   Fields: 'exact' in type ? { 'Content-Type': type.exact } : {},
   Expires: 600,
 });
@@ -39,10 +42,16 @@ describe('local S3 POST Object (browser-based uploads)', () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  const presign = (options: Omit<PresignedPostOptions, 'Bucket'>, signer: S3Client = s3) => createPresignedPost(signer, { Bucket: BUCKET, ...options });
+  const presign = (options: Omit<PresignedPostOptions, 'Bucket'>, signer: S3Client = s3) =>
+    createPresignedPost(signer, { Bucket: BUCKET, ...options });
 
   /** Every field, then the file last, as S3 requires. */
-  async function post(url: string, fields: Record<string, string>, file: Buffer, filename = 'a.jpg'): Promise<{ status: number; headers: Headers; text: string }> {
+  async function post(
+    url: string,
+    fields: Record<string, string>,
+    file: Buffer,
+    filename = 'a.jpg',
+  ): Promise<{ status: number; headers: Headers; text: string }> {
     const form = new FormData();
     for (const [name, value] of Object.entries(fields)) form.append(name, value);
     form.append('file', new Blob([new Uint8Array(file)]), filename);
@@ -72,10 +81,13 @@ describe('local S3 POST Object (browser-based uploads)', () => {
     expect(res.headers.get('location')).toBe(`${server.url}/${BUCKET}/uploads/job-1/a.jpg`);
     const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: KEY, ChecksumMode: 'ENABLED' }));
     expect(got.ContentType).toBe('image/jpeg');
-    expect(Buffer.from(await got.Body?.transformToByteArray() ?? [])).toEqual(body);
+    expect(Buffer.from((await got.Body?.transformToByteArray()) ?? [])).toEqual(body);
     expect(got.ChecksumCRC64NVME).toBeDefined();
     await waitFor(() => events.length >= 1);
-    expect(events[0]?.Records[0]).toMatchObject({ eventName: 'ObjectCreated:Post', s3: { bucket: { name: BUCKET }, object: { key: KEY, size: body.length, eTag: etag.replace(/"/g, '') } } });
+    expect(events[0]?.Records[0]).toMatchObject({
+      eventName: 'ObjectCreated:Post',
+      s3: { bucket: { name: BUCKET }, object: { key: KEY, size: body.length, eTag: etag.replace(/"/g, '') } },
+    });
   });
 
   it('answers success_action_status 201 with a PostResponse document', async () => {
@@ -89,7 +101,11 @@ describe('local S3 POST Object (browser-based uploads)', () => {
   it('refuses another content type than the policy allows with 403 AccessDenied, storing and notifying nothing', async () => {
     const exact = await presign(bounded(1000, { exact: 'image/jpeg' }));
     const prefixed = await presign(bounded(1000, { prefix: 'image/' }));
-    for (const [form, type] of [[exact, 'text/html'], [prefixed, 'text/html'], [prefixed, 'application/zip']] as const) {
+    for (const [form, type] of [
+      [exact, 'text/html'],
+      [prefixed, 'text/html'],
+      [prefixed, 'application/zip'],
+    ] as const) {
       const res = await post(form.url, { ...form.fields, 'Content-Type': type }, Buffer.from('<script>alert(1)</script>'));
       expect({ type, status: res.status, code: /<Code>(\w+)<\/Code>/.exec(res.text)?.[1] }).toEqual({ type, status: 403, code: 'AccessDenied' });
       expect(res.text).toContain('Policy Condition failed');
@@ -145,7 +161,10 @@ describe('local S3 POST Object (browser-based uploads)', () => {
     const widened = { ...form.fields, Policy: Buffer.from(JSON.stringify(policy)).toString('base64') };
     const { Policy: _policy, ...none } = form.fields;
     const total = 64 * 1024 * 1024;
-    for (const [what, fields, code] of [['forged', widened, 'SignatureDoesNotMatch'], ['missing', none, 'AccessDenied']] as const) {
+    for (const [what, fields, code] of [
+      ['forged', widened, 'SignatureDoesNotMatch'],
+      ['missing', none, 'AccessDenied'],
+    ] as const) {
       // Act
       const res = await streamPost(form.url, fields, total);
       // Assess
@@ -171,7 +190,10 @@ describe('local S3 POST Object (browser-based uploads)', () => {
   });
 
   it("lets a browser's preflight POST to the bucket", async () => {
-    const res = await fetch(`${server.url}/${BUCKET}`, { method: 'OPTIONS', headers: { Origin: 'https://app.example.com', 'Access-Control-Request-Method': 'POST' } });
+    const res = await fetch(`${server.url}/${BUCKET}`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'https://app.example.com', 'Access-Control-Request-Method': 'POST' },
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('access-control-allow-methods')).toContain('POST');
   });
@@ -193,7 +215,10 @@ function streamPost(url: string, fields: Record<string, string>, total: number):
   return new Promise((resolve, reject) => {
     let sent = 0;
     let answer: { status: number; body: string } | undefined;
-    const req = http.request(url, { method: 'POST', headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': String(head.length + total + tail.length) } });
+    const req = http.request(url, {
+      method: 'POST',
+      headers: { 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': String(head.length + total + tail.length) },
+    });
     req.on('response', (res) => {
       let body = '';
       res.setEncoding('utf8');

@@ -31,7 +31,8 @@ const failure = (fn: () => unknown): S3Error => {
   }
   throw new Error('expected an S3 error');
 };
-const verify = (fields: Map<string, string>, bucket = 'images', now = new Date(), creds = credentials) => verifyPostFields(fields, bucket, 'x.jpg', now, creds);
+const verify = (fields: Map<string, string>, bucket = 'images', now = new Date(), creds = credentials) =>
+  verifyPostFields(fields, bucket, 'x.jpg', now, creds);
 
 test('a form the SDK signed passes before the file is read, naming the key, type, status and size range', async () => {
   expect(verify(await form())).toEqual({

@@ -123,7 +123,15 @@ describe('local S3 signatures', () => {
     // Prepare: what `curl --aws-sigv4` 7.88 sends, signed for an empty payload without saying so.
     const signer = await s3.config.signer();
     const u = new URL(objectUrl('uploads/j/kept.jpg'));
-    const signed = await signer.sign({ method: 'GET', protocol: u.protocol, hostname: u.hostname, port: Number(u.port), path: u.pathname, query: {}, headers: { host: u.host } });
+    const signed = await signer.sign({
+      method: 'GET',
+      protocol: u.protocol,
+      hostname: u.hostname,
+      port: Number(u.port),
+      path: u.pathname,
+      query: {},
+      headers: { host: u.host },
+    });
     const { 'x-amz-content-sha256': _omitted, ...headers } = signed.headers;
     // Act
     const res = await fetch(u, { headers });

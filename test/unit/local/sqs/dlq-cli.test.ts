@@ -1,6 +1,6 @@
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { listDlq, main, parseArgs } from '../../../../src/tools/cli/dlq';
 import { queueArn } from '../../../../src/local/sqs/server';
+import { listDlq, main, parseArgs } from '../../../../src/tools/cli/dlq';
 import { startLocal } from './helpers';
 
 // The test lives with the emulator it drives; the CLI itself is src/tools/cli/dlq.ts.

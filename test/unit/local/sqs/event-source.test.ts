@@ -73,7 +73,9 @@ describe('local SQS event source', () => {
       const b = event.Records.find((r) => r.body === 'b');
       return { batchItemFailures: b && invocations.length === 1 ? [{ itemIdentifier: b.messageId }] : [] };
     });
-    await eventually(async () => (invocations.some((i) => i.event.Records.some((r) => r.attributes.ApproximateReceiveCount === '2')) ? true : undefined));
+    await eventually(async () =>
+      invocations.some((i) => i.event.Records.some((r) => r.attributes.ApproximateReceiveCount === '2')) ? true : undefined,
+    );
     await eventually(async () => ((await approximateCounts(local, queueUrl)).every((n) => n === 0) ? true : undefined));
 
     // Assess

@@ -50,7 +50,14 @@ describe('query protocol: decoding a form into the JSON members of the action', 
         'SendMessageBatchRequestEntry.2.MessageAttribute.1.Value.StringValue': '42',
       }),
     );
-    const remove = decodeQueryRequest(form({ Action: 'DeleteMessageBatch', QueueUrl: 'q', 'DeleteMessageBatchRequestEntry.1.Id': 'a', 'DeleteMessageBatchRequestEntry.1.ReceiptHandle': 'h' }));
+    const remove = decodeQueryRequest(
+      form({
+        Action: 'DeleteMessageBatch',
+        QueueUrl: 'q',
+        'DeleteMessageBatchRequestEntry.1.Id': 'a',
+        'DeleteMessageBatchRequestEntry.1.ReceiptHandle': 'h',
+      }),
+    );
 
     expect(send.input.Entries).toEqual([
       { Id: 'two', MessageBody: 'b2', MessageAttributes: { n: { DataType: 'Number', StringValue: '42' } } },
@@ -73,9 +80,18 @@ describe('query protocol: decoding a form into the JSON members of the action', 
         VisibilityTimeout: '0',
       }),
     );
-    const attributes = decodeQueryRequest(form({ Action: 'GetQueueAttributes', QueueUrl: 'q', 'AttributeName.1': 'QueueArn', 'AttributeName.2': 'VisibilityTimeout' }));
+    const attributes = decodeQueryRequest(
+      form({ Action: 'GetQueueAttributes', QueueUrl: 'q', 'AttributeName.1': 'QueueArn', 'AttributeName.2': 'VisibilityTimeout' }),
+    );
     const create = decodeQueryRequest(
-      form({ Action: 'CreateQueue', QueueName: 'work', 'Attribute.1.Name': 'VisibilityTimeout', 'Attribute.1.Value': '60', 'Attribute.2.Name': 'RedrivePolicy', 'Attribute.2.Value': '{"a":1}' }),
+      form({
+        Action: 'CreateQueue',
+        QueueName: 'work',
+        'Attribute.1.Name': 'VisibilityTimeout',
+        'Attribute.1.Value': '60',
+        'Attribute.2.Name': 'RedrivePolicy',
+        'Attribute.2.Value': '{"a":1}',
+      }),
     );
 
     expect(receive.input).toEqual({
@@ -92,7 +108,9 @@ describe('query protocol: decoding a form into the JSON members of the action', 
   });
 
   it('leaves a non-integer where an integer belongs as text, for the action to refuse by name; drops unmodelled fields', () => {
-    const { input } = decodeQueryRequest(form({ Action: 'ReceiveMessage', QueueUrl: 'q', MaxNumberOfMessages: 'ten', Unrelated: 'x', 'X-Amz-Date': '20260101T000000Z' }));
+    const { input } = decodeQueryRequest(
+      form({ Action: 'ReceiveMessage', QueueUrl: 'q', MaxNumberOfMessages: 'ten', Unrelated: 'x', 'X-Amz-Date': '20260101T000000Z' }),
+    );
     expect(input).toEqual({ QueueUrl: 'q', MaxNumberOfMessages: 'ten' });
   });
 

@@ -38,7 +38,10 @@ describe('local SQS server, through the query protocol of the AWS CLI', () => {
     local = await startLocal({
       queues: [
         { name: 'dlq' },
-        { name: 'work', attributes: { VisibilityTimeout: '1', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: queueArn('dlq'), maxReceiveCount: 2 }) } },
+        {
+          name: 'work',
+          attributes: { VisibilityTimeout: '1', RedrivePolicy: JSON.stringify({ deadLetterTargetArn: queueArn('dlq'), maxReceiveCount: 2 }) },
+        },
         { name: 'other' },
       ],
     });
@@ -63,16 +66,29 @@ describe('local SQS server, through the query protocol of the AWS CLI', () => {
 
     // Act: query → SDK
     const sent = await query({ Action: 'SendMessage', QueueUrl: queueUrl, MessageBody: body, ...attributes });
-    const got = await local.client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['SenderId'] }));
+    const got = await local.client.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MessageAttributeNames: ['All'], MessageSystemAttributeNames: ['SenderId'] }),
+    );
     // SDK → query
     const bySdk = await local.client.send(
-      new SendMessageCommand({ QueueUrl: local.server.queueUrl('other'), MessageBody: body, MessageAttributes: { model: { DataType: 'String', StringValue: 'resnet' } } }),
+      new SendMessageCommand({
+        QueueUrl: local.server.queueUrl('other'),
+        MessageBody: body,
+        MessageAttributes: { model: { DataType: 'String', StringValue: 'resnet' } },
+      }),
     );
-    const received = await query({ Action: 'ReceiveMessage', QueueUrl: local.server.queueUrl('other'), 'MessageAttributeName.1': 'All', 'AttributeName.1': 'All' });
+    const received = await query({
+      Action: 'ReceiveMessage',
+      QueueUrl: local.server.queueUrl('other'),
+      'MessageAttributeName.1': 'All',
+      'AttributeName.1': 'All',
+    });
 
     // Assess
     expect({ status: sent.status, type: sent.type }).toEqual({ status: 200, type: 'text/xml' });
-    expect(sent.xml).toMatch(/^<\?xml version="1.0"\?><SendMessageResponse xmlns="http:\/\/queue.amazonaws.com\/doc\/2012-11-05\/"><SendMessageResult>/);
+    expect(sent.xml).toMatch(
+      /^<\?xml version="1.0"\?><SendMessageResponse xmlns="http:\/\/queue.amazonaws.com\/doc\/2012-11-05\/"><SendMessageResult>/,
+    );
     const message = got.Messages?.[0];
     expect(message?.MessageId).toBe(one(sent.xml, 'MessageId'));
     expect(message?.Body).toBe(body);
@@ -88,7 +104,9 @@ describe('local SQS server, through the query protocol of the AWS CLI', () => {
     expect(one(received.xml, 'Body')).toBe(body);
     expect(one(received.xml, 'MD5OfBody')).toBe(md5(body));
     expect(one(received.xml, 'MD5OfMessageAttributes')).toBe(bySdk.MD5OfMessageAttributes);
-    expect(received.xml).toContain('<MessageAttribute><Name>model</Name><Value><StringValue>resnet</StringValue><DataType>String</DataType></Value></MessageAttribute>');
+    expect(received.xml).toContain(
+      '<MessageAttribute><Name>model</Name><Value><StringValue>resnet</StringValue><DataType>String</DataType></Value></MessageAttribute>',
+    );
     expect(received.xml).toContain('<Attribute><Name>SenderId</Name><Value>AKIDLOCAL</Value></Attribute>');
   });
 
@@ -129,7 +147,13 @@ describe('local SQS server, through the query protocol of the AWS CLI', () => {
       'SendMessageBatchRequestEntry.3.Id': 'c',
       'SendMessageBatchRequestEntry.3.MessageBody': '',
     });
-    const first = await query({ Action: 'ReceiveMessage', QueueUrl: queueUrl, MaxNumberOfMessages: '10', VisibilityTimeout: '30', 'AttributeName.1': 'ApproximateReceiveCount' });
+    const first = await query({
+      Action: 'ReceiveMessage',
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: '10',
+      VisibilityTimeout: '30',
+      'AttributeName.1': 'ApproximateReceiveCount',
+    });
     const [h1, h2] = all(first.xml, 'ReceiptHandle');
     const single = await query({ Action: 'ChangeMessageVisibility', QueueUrl: queueUrl, ReceiptHandle: h1 ?? '', VisibilityTimeout: '0' });
     const changed = await query({
@@ -139,7 +163,12 @@ describe('local SQS server, through the query protocol of the AWS CLI', () => {
       'ChangeMessageVisibilityBatchRequestEntry.1.ReceiptHandle': h2 ?? '',
       'ChangeMessageVisibilityBatchRequestEntry.1.VisibilityTimeout': '0',
     });
-    const again = await query({ Action: 'ReceiveMessage', QueueUrl: queueUrl, MaxNumberOfMessages: '10', 'AttributeName.1': 'ApproximateReceiveCount' });
+    const again = await query({
+      Action: 'ReceiveMessage',
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: '10',
+      'AttributeName.1': 'ApproximateReceiveCount',
+    });
     const handles = all(again.xml, 'ReceiptHandle');
     const deleted = await query({
       Action: 'DeleteMessageBatch',
@@ -151,7 +180,12 @@ describe('local SQS server, through the query protocol of the AWS CLI', () => {
     });
     await query({ Action: 'SendMessage', QueueUrl: queueUrl, MessageBody: 'to purge' });
     const purged = await query({ Action: 'PurgeQueue', QueueUrl: queueUrl });
-    const counts = await query({ Action: 'GetQueueAttributes', QueueUrl: queueUrl, 'AttributeName.1': 'ApproximateNumberOfMessages', 'AttributeName.2': 'ApproximateNumberOfMessagesNotVisible' });
+    const counts = await query({
+      Action: 'GetQueueAttributes',
+      QueueUrl: queueUrl,
+      'AttributeName.1': 'ApproximateNumberOfMessages',
+      'AttributeName.2': 'ApproximateNumberOfMessagesNotVisible',
+    });
 
     // Assess
     expect(all(batch.xml, 'Id')).toEqual(['a', 'b', 'c']);

@@ -63,7 +63,10 @@ describe('npm run dlq: its command line', () => {
       toUrl: 'http://q/src',
       max: 5,
     });
-    expect(parseDlqArgs(['list'], { DLQ_URL: 'http://env/dlq', QUEUE_URL: 'http://env/src' })).toMatchObject({ queueUrl: 'http://env/dlq', toUrl: 'http://env/src' });
+    expect(parseDlqArgs(['list'], { DLQ_URL: 'http://env/dlq', QUEUE_URL: 'http://env/src' })).toMatchObject({
+      queueUrl: 'http://env/dlq',
+      toUrl: 'http://env/src',
+    });
   });
 
   it.each([
@@ -90,8 +93,19 @@ describe('npm run dlq: its command line', () => {
 describe('npm run upload: its command line', () => {
   it('reads the folder and every flag; the API URL loses its trailing slash, --out is made absolute', () => {
     const argv = ['photos', '--model', 'm', '--top-k', '3', '--api', 'http://api.example/', '--api-key', 'k1', '--out', 'results'];
-    expect(parseUploadArgs(argv, {})).toEqual({ target: 'photos', api: 'http://api.example', out: path.resolve('results'), apiKey: 'k1', model: 'm', topK: '3' });
-    expect(parseUploadArgs(['photos.zip'], { API_URL: 'http://env.example', API_KEY: 'k2' })).toMatchObject({ api: 'http://env.example', apiKey: 'k2', out: path.resolve('.') });
+    expect(parseUploadArgs(argv, {})).toEqual({
+      target: 'photos',
+      api: 'http://api.example',
+      out: path.resolve('results'),
+      apiKey: 'k1',
+      model: 'm',
+      topK: '3',
+    });
+    expect(parseUploadArgs(['photos.zip'], { API_URL: 'http://env.example', API_KEY: 'k2' })).toMatchObject({
+      api: 'http://env.example',
+      apiKey: 'k2',
+      out: path.resolve('.'),
+    });
   });
 
   it.each([
@@ -109,11 +123,15 @@ describe('npm run upload: its command line', () => {
 describe('the benches: their command lines', () => {
   it('a bench refuses a flag it does not know: usage on stderr, exit code 2, before it loads a model', () => {
     // The benches read their flags as they load, so this one runs as a program (tsx, from src).
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(ROOT, 'src', 'tools', 'bench', 'accuracy.ts'), '--trails', '5'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 30_000,
-    });
+    const r = spawnSync(
+      process.execPath,
+      [path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(ROOT, 'src', 'tools', 'bench', 'accuracy.ts'), '--trails', '5'],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 30_000,
+      },
+    );
     expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 2, stdout: '' });
     expect(r.stderr).toMatch(/Unknown option '--trails'/);
     expect(r.stderr).toMatch(/usage: npm run accuracy \[-- --trials 20 --fraction 0\.001\]/);

@@ -41,7 +41,10 @@ describe('replayIngestFailures', () => {
   });
 
   it('stops at --max', async () => {
-    const { ports, invoked } = fakes(Array.from({ length: 25 }, (_, i) => record(`uploads/j/${i}.jpg`)), () => false);
+    const { ports, invoked } = fakes(
+      Array.from({ length: 25 }, (_, i) => record(`uploads/j/${i}.jpg`)),
+      () => false,
+    );
     expect((await replayIngestFailures(ports, 12)).replayed).toBe(12);
     expect(invoked).toHaveLength(12);
   });

@@ -1,5 +1,5 @@
-import { choosePlan, createClientKey, describeCreated, type KeyPorts, localEntry, planNames, type UsagePlan } from '../../../../src/tools/cli/keys';
 import { parseApiKeys } from '../../../../src/config';
+import { choosePlan, createClientKey, describeCreated, type KeyPorts, localEntry, planNames, type UsagePlan } from '../../../../src/tools/cli/keys';
 
 const prodPlan: UsagePlan = {
   id: 'up1',
@@ -36,7 +36,9 @@ describe('keys:create', () => {
     expect(planNames('prod', 'gold')).toEqual(['gold', 'image-classifier-gold-prod']);
     const dev = { ...prodPlan, id: 'up2', name: 'image-classifier-dev', stages: [{ apiId: 'def', stage: 'dev' }] };
     expect(choosePlan([dev, prodPlan], planNames('prod'), 'prod').id).toBe('up1');
-    expect(() => choosePlan([dev], planNames('prod'), 'prod')).toThrow(/no usage plan named image-classifier-prod on stage prod; the account has: image-classifier-dev \(dev\)/);
+    expect(() => choosePlan([dev], planNames('prod'), 'prod')).toThrow(
+      /no usage plan named image-classifier-prod on stage prod; the account has: image-classifier-dev \(dev\)/,
+    );
   });
 
   it('creates a key named for the client and puts it on the plan', async () => {

@@ -4,7 +4,11 @@ const StageSettings = require('../../../../src/tools/deploy/stage-settings.js');
 function fakeServerless(custom: Record<string, unknown>) {
   return {
     service: { custom },
-    getProvider: () => ({ naming: { getApiGatewayName: () => 'prod-image-classifier' }, getApiGatewayStage: () => 'prod', getAwsSdkV3Config: async () => ({}) }),
+    getProvider: () => ({
+      naming: { getApiGatewayName: () => 'prod-image-classifier' },
+      getApiGatewayStage: () => 'prod',
+      getAwsSdkV3Config: async () => ({}),
+    }),
   };
 }
 
@@ -15,7 +19,9 @@ describe('stage-settings plugin', () => {
       send: async (command: { constructor: { name: string }; input: any }) => {
         sent.push({ name: command.constructor.name, input: command.input });
         if (command.constructor.name === 'GetRestApisCommand') {
-          return command.input.position ? { items: [{ name: 'prod-image-classifier', id: 'abc123' }] } : { items: [{ name: 'other', id: 'x' }], position: 'p2' };
+          return command.input.position
+            ? { items: [{ name: 'prod-image-classifier', id: 'abc123' }] }
+            : { items: [{ name: 'other', id: 'x' }], position: 'p2' };
         }
         return {};
       },

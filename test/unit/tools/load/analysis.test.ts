@@ -22,7 +22,15 @@ describe('detectCeiling', () => {
   });
 
   it('is null while throughput keeps growing, and sorts its input', () => {
-    expect(detectCeiling(pts([[4, 4, 1], [1, 1, 1], [2, 2, 1]]))).toBeNull();
+    expect(
+      detectCeiling(
+        pts([
+          [4, 4, 1],
+          [1, 1, 1],
+          [2, 2, 1],
+        ]),
+      ),
+    ).toBeNull();
     expect(detectCeiling(pts([[1, 1, 1]]))).toBeNull();
     expect(detectCeiling([])).toBeNull();
   });
@@ -30,17 +38,42 @@ describe('detectCeiling', () => {
 
 describe('detectKnee', () => {
   it('marks the first step whose p99 at least doubles the best lighter step', () => {
-    const k = detectKnee(pts([[1, 1, 60], [2, 2, 50], [4, 4, 70], [8, 8, 99], [16, 16, 101], [32, 30, 300]]));
+    const k = detectKnee(
+      pts([
+        [1, 1, 60],
+        [2, 2, 50],
+        [4, 4, 70],
+        [8, 8, 99],
+        [16, 16, 101],
+        [32, 30, 300],
+      ]),
+    );
     expect(k).toEqual({ users: 16, p99: 101, index: 4, reference: 50 });
   });
 
   it('ignores a lone slow step that lighter-looking heavier steps contradict', () => {
-    const k = detectKnee(pts([[4, 2, 39], [32, 15, 85], [64, 32, 73], [128, 60, 338], [256, 62, 878]]));
+    const k = detectKnee(
+      pts([
+        [4, 2, 39],
+        [32, 15, 85],
+        [64, 32, 73],
+        [128, 60, 338],
+        [256, 62, 878],
+      ]),
+    );
     expect(k).toEqual({ users: 128, p99: 338, index: 3, reference: 39 });
   });
 
   it('is null when latency stays flat', () => {
-    expect(detectKnee(pts([[1, 1, 50], [2, 2, 55], [4, 4, 60]]))).toBeNull();
+    expect(
+      detectKnee(
+        pts([
+          [1, 1, 50],
+          [2, 2, 55],
+          [4, 4, 60],
+        ]),
+      ),
+    ).toBeNull();
   });
 });
 
