@@ -2,7 +2,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import { type ItemOutcome, processItems } from '../core/jobs/process-items';
+import { type ItemOutcome, processMessages } from '../core/jobs/process-items';
 import type { WorkItem } from '../core/jobs/records';
 import { getClassifier } from './deps/classifier';
 import { jobLimits, objectStore } from './deps/storage';
@@ -38,28 +38,28 @@ const parse = (record: SQSRecord): WorkItem | Error => {
 export const handler = eventHandler(async (event: SQSEvent, context) => {
   maybeCrash(event);
   const parsed = event.Records.map(parse);
-  const items = parsed.filter((p): p is WorkItem => !(p instanceof Error));
   // The whole micro-batch is classified in one go; the processor then settles each message on its own.
-  const outcomes = await processItems(deps, items);
-  metrics.addMetric('BatchImagesProcessed', MetricUnit.Count, outcomes.filter((o) => o === undefined).length);
-  metrics.addMetric('BatchImagesRetried', MetricUnit.Count, outcomes.filter((o) => o instanceof Error).length);
-  metrics.addMetric('BatchItemsDropped', MetricUnit.Count, outcomes.filter((o) => o !== undefined && !(o instanceof Error)).length);
-  const outcome = new Map<string, ItemOutcome>();
-  items.forEach((item, i) => {
+  const outcomes = await processMessages(deps, parsed);
+  const ofItems = outcomes.filter((_, i) => !(parsed[i] instanceof Error));
+  metrics.addMetric('BatchImagesProcessed', MetricUnit.Count, ofItems.filter((o) => o === undefined).length);
+  metrics.addMetric('BatchImagesRetried', MetricUnit.Count, ofItems.filter((o) => o instanceof Error).length);
+  metrics.addMetric('BatchItemsDropped', MetricUnit.Count, ofItems.filter((o) => o !== undefined && !(o instanceof Error)).length);
+  const byMessage = new Map<string, ItemOutcome>();
+  event.Records.forEach((record, i) => {
     const o = outcomes[i];
+    const p = parsed[i];
     // Settled, not retried: a forged or stale message would fail the same way every time.
-    if (o !== undefined && !(o instanceof Error)) logger.warn('work item dropped', { jobId: item.jobId, key: item.key, reason: o.dropped });
-    outcome.set(item.itemId, o);
+    if (o !== undefined && !(o instanceof Error) && p && !(p instanceof Error))
+      logger.warn('work item dropped', { jobId: p.jobId, key: p.key, reason: o.dropped });
+    byMessage.set(record.messageId, o);
   });
   return processPartialResponse(
     event,
     async (record: SQSRecord) => {
-      const p = parse(record);
       // A malformed message fails every time and so ends in the DLQ after maxReceiveCount, for an operator to see.
-      if (p instanceof Error) throw p;
-      const err = outcome.get(p.itemId);
+      const err = byMessage.get(record.messageId);
       if (err instanceof Error) {
-        logger.warn('item will be retried', { key: p.key, error: err.message });
+        logger.warn('message will be retried', { messageId: record.messageId, error: err.message });
         throw err;
       }
     },

@@ -158,3 +158,18 @@ export async function processItems(deps: WorkerDeps, items: readonly WorkItem[])
   // Each answer awaits its classification first, so a failed engine call is never an unhandled rejection.
   return Promise.all(prepared.map((p) => (isAnswerable(p) ? retriedOnThrow(() => answer(deps, p, classified.get(p))) : p)));
 }
+
+/**
+ * A micro-batch as it arrives: each message's outcome, in the order of the messages. A message that is not a work
+ * item is its own error (retried, it ends in the DLQ for an operator to see); the others take their item's outcome
+ * by position. Never by item id: one batch may carry two messages for the same image, a stale one (dropped) and
+ * the current one (retried), and settling both by one id would acknowledge the one that must come back.
+ */
+export async function processMessages(deps: WorkerDeps, messages: readonly (WorkItem | Error)[]): Promise<ItemOutcome[]> {
+  const outcomes = await processItems(
+    deps,
+    messages.filter((m): m is WorkItem => !(m instanceof Error)),
+  );
+  let next = 0;
+  return messages.map((m) => (m instanceof Error ? m : outcomes[next++]));
+}

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { type IngestDeps, ingestUpload } from '../../../src/core/jobs/ingest';
-import { processItems, type WorkerDeps } from '../../../src/core/jobs/process-items';
+import { processMessages, type WorkerDeps } from '../../../src/core/jobs/process-items';
 import { itemIdOf, keys, type ResultRecord, type WorkItem } from '../../../src/core/jobs/records';
 import { jobReport } from '../../../src/core/jobs/report';
 import { budget } from '../../hostile/fuzz';
@@ -106,10 +106,10 @@ function batchPath() {
     if (deliveries.length === 0) return;
     const items = deliveries.map((d) => {
       const item = JSON.parse(d.body) as WorkItem;
-      // As infer-sqs.ts: only a first delivery stays fresh.
+      // As infer-sqs.ts: only a first delivery stays fresh, and each delivery is settled by its own outcome.
       return { ...item, fresh: item.fresh === true && d.receiveCount === 1 };
     });
-    const outcomes = await processItems(workerDeps, items);
+    const outcomes = await processMessages(workerDeps, items);
     outcomes.forEach((o, i) => {
       const d = deliveries[i];
       if (o instanceof Error && d) queue.putBack(d);

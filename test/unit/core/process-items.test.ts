@@ -1,6 +1,6 @@
 import { OverloadedError } from '../../../src/core/errors';
 import { type IngestDeps, ingestUpload } from '../../../src/core/jobs/ingest';
-import { processItems, type WorkerDeps } from '../../../src/core/jobs/process-items';
+import { processItems, processMessages, type WorkerDeps } from '../../../src/core/jobs/process-items';
 import { keys, type ResultRecord, type WorkItem } from '../../../src/core/jobs/records';
 import { jobReport } from '../../../src/core/jobs/report';
 import { FakeQueue, FakeStore, FlakyEngine, modelCatalogOf, operator, realManifest } from './fakes';
@@ -157,5 +157,24 @@ describe('processItems when things fail', () => {
     expect(models).toEqual([f.manifest.name, other.name]);
     expect(overlaps).toEqual([1, 1]);
     expect(f.record(b)?.model.name).toBe(other.name);
+  });
+});
+
+describe('processMessages', () => {
+  it('settles each message by its position: a stale message beside the current one for the same image never acknowledges it', async () => {
+    // Prepare: a.jpg uploaded, then replaced; both messages arrive in one batch, the current one first.
+    const f = setup();
+    const stale = await f.upload('a.jpg', good(1));
+    const current = await f.upload('a.jpg', good(2));
+    expect(current.itemId).toBe(stale.itemId);
+    f.engine.failNext = 'call';
+    // Act
+    const outcomes = await processMessages(f.worker, [current, new Error('not a work item'), stale]);
+    // Assess: the current one comes back, the malformed one fails as itself, the stale one is settled.
+    expect(outcomes).toEqual([expect.any(OverloadedError), new Error('not a work item'), { dropped: expect.any(String) }]);
+    expect(f.record(current)).toBeUndefined();
+    // Redelivered, the current one is answered for its own bytes.
+    expect(await processMessages(f.worker, [{ ...current, fresh: false }])).toEqual([undefined]);
+    expect(f.record(current)).toMatchObject({ ok: true, etag: current.etag });
   });
 });
