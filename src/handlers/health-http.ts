@@ -1,10 +1,13 @@
 // Trigger: API Gateway, GET /health — liveness (always answers) and, where this process classifies, readiness.
 import { config } from '../config';
+import { publicError } from '../core/errors';
 import type { Classifier } from './deps/classifier';
 import { httpHandler } from './middleware/http';
+import { logger } from './middleware/observability';
 
 const WARM_WAIT_MS = 50;
 const startedAt = Date.now();
+let loggedFailure = false;
 
 /**
  * The classifier whose readiness this answer reports. Locally every function shares one process, and so one
@@ -30,7 +33,12 @@ export const handler = httpHandler(
     const state = await Promise.race([
       engine.ready().then(
         () => 'ready' as const,
-        (err: unknown) => ({ failed: err instanceof Error ? err.message : String(err) }),
+        (err: unknown) => {
+          // Logged once with its cause (which files, which checksum); the public answer says only what failed.
+          if (!loggedFailure) logger.error('models failed to load', { error: err as Error, cause: (err as Error)?.cause as Error | undefined });
+          loggedFailure = true;
+          return { failed: publicError(err).message };
+        },
       ),
       new Promise<'starting'>((r) => setTimeout(() => r('starting'), WARM_WAIT_MS)),
     ]);

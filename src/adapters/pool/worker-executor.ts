@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { InternalError, NotReadyError, toErrorRecord } from '../../core/errors';
+import { InternalError, ModelLoadError, NotReadyError, toErrorRecord } from '../../core/errors';
 import type { FsModelCatalog } from '../fs-model-catalog';
 import type { ExecResult, Executor } from '../scheduling/executor';
 import type { ImageTask, WorkerInit, WorkerMessage } from './protocol';
@@ -53,7 +53,8 @@ export class WorkerExecutor implements Executor {
           for (const [name, ms] of Object.entries(msg.loadMs)) this.catalog.recordLoad(name, ms);
           resolve();
         } else if (msg.type === 'failed') {
-          reject(new NotReadyError(`model load failed: ${msg.message}`));
+          // Its text names files and checksums: for the logs, never a client's body.
+          reject(new NotReadyError('model load failed', { cause: new ModelLoadError(msg.message) }));
         } else {
           const done = slot.inFlight.get(msg.id);
           slot.inFlight.delete(msg.id);
