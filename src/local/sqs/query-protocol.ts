@@ -1,6 +1,8 @@
 // The awsQuery wire format of SQS (form-encoded `Action=…&Version=2012-11-05`, XML answers), which the AWS CLI v2
 // of Debian and older SDKs speak. It only translates: a request becomes the same member tree the JSON protocol
 // carries, and an action's JSON-shaped result becomes XML, so one set of actions serves both protocols.
+
+import { escapeXml } from '../../shared/xml';
 import { errors, type SqsError } from './errors';
 
 /** A member tree as the JSON protocol carries it: what every action takes and returns. */
@@ -171,11 +173,6 @@ export function decodeQueryRequest(params: URLSearchParams): { action: string; i
   const spec = Object.hasOwn(ACTIONS, action) ? ACTIONS[action] : undefined;
   if (!spec) throw errors.invalidAction(action);
   return { action, input: decodeStructure(params, '', spec.input) };
-}
-
-/** Text for an XML element; CR is a character reference, or XML parsers would turn a body's CRLF into LF. */
-export function escapeXml(text: string): string {
-  return text.replace(/[&<>\r]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&#xD;'));
 }
 
 function element(name: string, content: string): string {

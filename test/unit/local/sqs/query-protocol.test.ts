@@ -1,5 +1,6 @@
 import { SqsError } from '../../../../src/local/sqs/errors';
-import { decodeQueryRequest, encodeQueryError, encodeQueryResult, escapeXml } from '../../../../src/local/sqs/query-protocol';
+import { decodeQueryRequest, encodeQueryError, encodeQueryResult } from '../../../../src/local/sqs/query-protocol';
+import { escapeXml } from '../../../../src/shared/xml';
 
 const form = (fields: Record<string, string>) => new URLSearchParams({ Version: '2012-11-05', ...fields });
 const NS = 'xmlns="http://queue.amazonaws.com/doc/2012-11-05/"';
@@ -173,7 +174,7 @@ describe('query protocol: encoding results and errors as SQS XML', () => {
     );
     expect(xml).toContain(
       '<DeleteMessageBatchResult><DeleteMessageBatchResultEntry><Id>a</Id></DeleteMessageBatchResultEntry>' +
-        '<BatchResultErrorEntry><Id>b</Id><SenderFault>true</SenderFault><Code>ReceiptHandleIsInvalid</Code><Message>bad "b"</Message></BatchResultErrorEntry>' +
+        '<BatchResultErrorEntry><Id>b</Id><SenderFault>true</SenderFault><Code>ReceiptHandleIsInvalid</Code><Message>bad &quot;b&quot;</Message></BatchResultErrorEntry>' +
         '</DeleteMessageBatchResult>',
     );
   });
@@ -201,7 +202,7 @@ describe('query protocol: encoding results and errors as SQS XML', () => {
     expect(encodeQueryError(internal, 'r')).toContain('<Type>Receiver</Type><Code>InternalError</Code><Message>disk &lt;full&gt;</Message>');
   });
 
-  it('escapes exactly the characters XML text needs, and CR so that a CRLF body survives an XML parser', () => {
-    expect(escapeXml('<a href="x">&amp;\'\r\n\t</a>')).toBe('&lt;a href="x"&gt;&amp;amp;\'&#xD;\n\t&lt;/a&gt;');
+  it("escapes XML's special characters, and CR so that a CRLF body survives an XML parser", () => {
+    expect(escapeXml('<a href="x">&amp;\'\r\n\t</a>')).toBe('&lt;a href=&quot;x&quot;&gt;&amp;amp;&apos;&#xD;\n\t&lt;/a&gt;');
   });
 });

@@ -13,6 +13,8 @@ const all = (xml: string, tag: string) =>
       .replace(/&#x([0-9a-f]+);/gi, (_, hex: string) => String.fromCodePoint(Number.parseInt(hex, 16)))
       .replace(/&lt;/g, '<')
       .replace(/&gt;/g, '>')
+      .replace(/&quot;/g, '"')
+      .replace(/&apos;/g, "'")
       .replace(/&amp;/g, '&'),
   );
 const one = (xml: string, tag: string) => all(xml, tag)[0];
