@@ -540,8 +540,9 @@ function problems(path: BatchPath): string[] {
  * KNOWN GAP, allowed here and nowhere else: a key counted (its item marker written) by an attempt at a zip or manifest
  * that died before its record, the zip or manifest replaced before S3's retry, which reads the new one. A refused
  * entry or line of the old version, or a key only it listed that has no object, then keeps its marker and never gets a
- * record: the job stays running. Found by this property (seed 586923062); closing it needs ingest to remember what an
- * upload's earlier version counted, so it is reported rather than fixed. Every other marker must have its record.
+ * record: the job stays running. Found by this property (the example 'a manifest replaced before its retry' replays
+ * it); closing it needs ingest to remember what an upload's earlier version counted, so it is reported rather than
+ * fixed. Every other marker must have its record.
  */
 function orphanable(path: BatchPath, key: string): boolean {
   const { store, versions } = path;
@@ -669,6 +670,30 @@ describe('the batch path, deleted images', () => {
     expect(first && parseRecord(first.body)).toMatchObject({ etag: 'missing', ok: false, error: { code: 'OBJECT_NOT_FOUND' } });
     await processMessages(deps, [message]);
     expect(store.objects.get(result)?.etag).toBe(first?.etag);
+  });
+});
+
+describe('the batch path, a gap it leaves (known, not fixed)', () => {
+  // See orphanable. Should ingest come to remember what an upload's earlier version counted, this fails: then drop
+  // the allowance there, and make this example a plain check().
+  it('a manifest replaced before its retry: a key only the old one listed stays counted without a record', async () => {
+    const path = batchPath();
+    const steps: Step[] = [
+      { kind: 'upload manifest', manifest: 0, readable: true, lines: [4] },
+      // Its 2nd put (the listed key's failure marker, after the job record) fails: the ingest throws, S3 retries.
+      { kind: 'ingest', pick: 0, fault: { kind: 'store fault', op: 'put', nth: 2 } },
+      { kind: 'upload manifest', manifest: 0, readable: false, lines: [] },
+    ];
+    for (const step of steps) await path.run(step);
+    await path.quiesce();
+    await assertAnswered(path);
+    const orphan = `${PREFIX}never-uploaded.jpg`;
+    const id = itemIdOf(path.store.bucket, orphan);
+    expect({ marker: path.store.objects.has(keys.item(JOB, id)), record: path.store.objects.has(keys.result(JOB, id)) }).toEqual({
+      marker: true,
+      record: false,
+    });
+    expect((await path.report()).status).toBe('running');
   });
 });
 
