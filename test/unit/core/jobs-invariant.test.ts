@@ -229,12 +229,12 @@ function batchPath() {
   const pending: string[] = [];
   const notified: string[] = [];
   /** Every version each object under uploads/ ever held, whoever wrote it. */
-  const history = new Map<string, Array<{ etag: string; bad: boolean; bytes: Uint8Array }>>();
+  const history = new Map<string, Array<{ etag: string; bad: boolean }>>();
   const store = new NotifyingBucket((key) => written(key));
   const written = (key: string) => {
     const obj = store.objects.get(key);
     if (!obj) return;
-    history.set(key, [...(history.get(key) ?? []), { etag: obj.etag, bad: isBad(obj.body), bytes: obj.body }]);
+    history.set(key, [...(history.get(key) ?? []), { etag: obj.etag, bad: isBad(obj.body) }]);
     (held ?? pending).push(key);
     notified.push(key);
   };
@@ -246,7 +246,7 @@ function batchPath() {
   // A clock that moves on every reading, as a rewritten record then differs from the one it replaces.
   let ticks = 0;
   const now = () => new Date(Date.UTC(2025, 0, 1) + ++ticks * 1000);
-  const jobs = new Map();
+  const jobs: IngestDeps['jobs'] = new Map();
   const ingestDeps = (inv: Invocation): IngestDeps => ({
     store: inv.store(),
     queue: inv.queue(queue),
