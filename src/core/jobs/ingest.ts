@@ -1,11 +1,11 @@
 import { DEFAULT_TOP_K } from '../classify';
-import { JobUnreadableError } from '../errors';
+import { JobUnreadableError, ObjectNotFoundError } from '../errors';
 import { answerWithError } from './answer';
 import { type JobDeps, now } from './deps';
 import { ingestManifest } from './ingest-manifest';
 import { ingestZip } from './ingest-zip';
 import { registerImage } from './item-marker';
-import { type Job, keys, parseJobRecord } from './records';
+import { itemIdOf, type Job, keys, parseJobRecord } from './records';
 import { parseUploadKey } from './upload-keys';
 
 /** S3 ObjectCreated: no engine, no classification. */
@@ -54,21 +54,38 @@ async function ensureJob(deps: IngestDeps, jobId: string): Promise<Job> {
 }
 
 /**
+ * An event for an object that is not there. Counted by an earlier attempt (its item marker written, its message
+ * perhaps never sent: the attempt died in between) and deleted before this retry, it is answered as gone, or its
+ * job would wait for it forever; never counted, it is ignored.
+ */
+async function answerGone(deps: IngestDeps, jobId: string, key: string): Promise<IngestOutcome> {
+  if (!(await deps.store.head(keys.item(jobId, itemIdOf(deps.store.bucket, key))))) return { kind: 'missing', queued: 0 };
+  const job = await ensureJob(deps, jobId).catch((err: unknown) => {
+    if (err instanceof JobUnreadableError) return implicitJob(deps, jobId);
+    throw err;
+  });
+  await answerWithError(deps, job, key, 'missing', new ObjectNotFoundError(`s3://${deps.store.bucket}/${key} does not exist`));
+  return { kind: 'missing', queued: 0, rejected: 'OBJECT_NOT_FOUND' };
+}
+
+/**
  * S3 ObjectCreated under uploads/: registers each image of a job and queues it. A zip is expanded into
  * images under uploads/ (each then arrives here on its own); a manifest queues the keys it lists. A zip or
  * manifest whose content cannot be parsed becomes one error record for its own key (`rejected` says which
  * code) rather than a throw: a retry would read the same bytes. So does any upload of a job whose record is
  * unreadable (JOB_UNREADABLE). A bad zip entry or manifest line gets an error record of its own, and the rest
  * goes ahead. Failures to reach S3 or SQS still throw. The event's `etag` is not trusted: the object's own is used,
- * from a HEAD, and an event for an object that is not there is ignored (kind `missing`).
+ * from a HEAD, and an event for an object that is not there is ignored (kind `missing`), unless an earlier attempt
+ * counted it (see {@link answerGone}).
  */
 export async function ingestUpload(deps: IngestDeps, upload: { key: string; etag?: string }): Promise<IngestOutcome> {
   const parsed = parseUploadKey(upload.key);
   if (!parsed) return { kind: 'ignored', queued: 0 };
   // An event is only a claim (a forged one could name an image not uploaded yet, and fail it): what ingests is the
-  // object as it is now, with its own ETag. One that is not there was never uploaded or is gone: nothing to count.
+  // object as it is now, with its own ETag. One that is not there was never uploaded or is gone: nothing to count,
+  // unless an earlier attempt counted it.
   const head = await deps.store.head(upload.key);
-  if (!head) return { kind: 'missing', queued: 0 };
+  if (!head) return answerGone(deps, parsed.jobId, upload.key);
   let job: Job;
   try {
     job = await ensureJob(deps, parsed.jobId);

@@ -65,8 +65,12 @@ async function prepare(deps: WorkerDeps, claimed: WorkItem): Promise<Answerable 
   if (answered(record, failedMarker, item.etag)) return undefined;
   const earlier = { record: record !== undefined, failedMarker: failedMarker !== undefined };
   const obj = await deps.store.get(item.key);
-  // Stamped 'missing', so the same bytes uploaded again are not taken as already answered.
-  if (!obj) return { item, etag: 'missing', earlier, image: new ObjectNotFoundError(`${item.key} no longer exists`) };
+  if (!obj) {
+    // Answered as gone already: a redelivery leaves that record be, so the job's revision does not move.
+    if (answered(record, failedMarker, 'missing')) return undefined;
+    // Stamped 'missing', so the same bytes uploaded again are not taken as already answered.
+    return { item, etag: 'missing', earlier, image: new ObjectNotFoundError(`${item.key} no longer exists`) };
+  }
   if (obj.body.length > deps.limits.maxImageBytes) {
     return { item, etag: obj.etag, earlier, image: new PayloadTooLargeError(`${obj.body.length} bytes, over ${deps.limits.maxImageBytes}`) };
   }

@@ -402,9 +402,13 @@ describe('ingestUpload trusts the bucket, not the event', () => {
     store.calls.length = 0;
     // Act
     const outcome = await ingestUpload(deps, { key: `uploads/${victim}/image-00000.jpg`, etag: 'forged' });
-    // Assess: one HEAD, nothing written, and the victim's job reads as before (not failed by an OBJECT_NOT_FOUND).
+    // Assess: a HEAD of the object and of its item marker (never counted: nothing to answer), nothing written, and the
+    // victim's job reads as before (not failed by an OBJECT_NOT_FOUND).
     expect(outcome).toEqual({ kind: 'missing', queued: 0 });
-    expect(store.calls).toEqual([{ op: 'head', key: `uploads/${victim}/image-00000.jpg` }]);
+    expect(store.calls).toEqual([
+      { op: 'head', key: `uploads/${victim}/image-00000.jpg` },
+      { op: 'head', key: keys.item(victim, itemIdOf(store.bucket, `uploads/${victim}/image-00000.jpg`)) },
+    ]);
     expect(queue.sent).toEqual([]);
     expect(await report(victim)).toEqual(before);
     // Nor does an event for a job that does not exist create one.
