@@ -7,10 +7,18 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 
 export { Counter, Gauge, Histogram, Registry };
 
-/** A fresh registry with Node's process, heap, event-loop and GC metrics (process_*, nodejs_*) in it. */
+/**
+ * prom-client's event-loop lag gauges: they reset at every scrape, so two scrapes within its 10 ms resolution read
+ * NaN, and a Lambda container's freeze between invocations reads as lag. `nodejs_eventloop_delay_seconds` (a
+ * histogram of ours, see watchEventLoop) says the same without either.
+ */
+const LAG_GAUGES = ['', '_min', '_max', '_mean', '_stddev', '_p50', '_p90', '_p99'].map((s) => `nodejs_eventloop_lag${s}_seconds`);
+
+/** A fresh registry with Node's process, heap and GC metrics (process_*, nodejs_*) in it. */
 export function containerRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  for (const name of LAG_GAUGES) registry.removeSingleMetric(name);
   return registry;
 }
 
