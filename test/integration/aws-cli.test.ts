@@ -10,7 +10,7 @@ import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand,
 import { localCredentials } from '../../src/handlers/deps/local-credentials';
 import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
 import { photoPath } from '../fixtures/paths';
-import { API, authHeaders, call } from './helpers';
+import { API, authHeaders, waitForJob } from './helpers';
 
 const run = promisify(execFile);
 const bucket = 'image-classifier-local';
@@ -363,24 +363,6 @@ describe('AWS CLI against the local SQS (query protocol), beside the SDK (JSON p
 });
 
 describe('AWS CLI against the local S3', () => {
-  interface JobBody {
-    status: string;
-    counts: { expected: number; ingested: number; done: number; failed: number };
-  }
-  async function waitForJob(jobId: string, until: (b: JobBody) => boolean, timeoutMs = 90_000): Promise<JobBody> {
-    const deadline = Date.now() + timeoutMs;
-    let last: JobBody | undefined;
-    while (Date.now() < deadline) {
-      const res = await call('GET', `/jobs/${jobId}`).catch(() => undefined);
-      if (res?.status === 200) {
-        last = res.body as unknown as JobBody;
-        if (until(last)) return last;
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    throw new Error(`job ${jobId} did not settle: ${JSON.stringify(last)}`);
-  }
-
   it('cp and sync of real photos into uploads/<job>/ run the job to done; ls and head-object see what was stored', async () => {
     // Prepare: one photo on its own, two more in a folder to sync.
     const jobId = `cli-${Date.now()}`;

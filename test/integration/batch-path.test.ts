@@ -9,7 +9,7 @@ import { EXPECTED_TOP5 } from '../../src/tools/bench/reference-top5';
 import { postUpload, type UploadForm } from '../../src/tools/cli/upload';
 import { photoNames } from '../fixtures/paths';
 import { buildZip, deflated } from '../unit/adapters/zip-builder';
-import { API, authHeaders, call, mimeOf, photo } from './helpers';
+import { API, authHeaders, call, mimeOf, photo, waitForJob } from './helpers';
 
 // Real traffic: the local S3 and SQS started by the global setup (ports from its environment).
 const bucket = 'image-classifier-local';
@@ -22,26 +22,6 @@ afterAll(() => {
   s3.destroy();
   sqs.destroy();
 });
-
-interface JobBody {
-  status: string;
-  counts: { expected: number; ingested: number; done: number; failed: number };
-  results?: { download?: { jsonl: string; csv: string } };
-}
-
-async function waitForJob(jobId: string, until: (b: JobBody) => boolean, timeoutMs = 90_000): Promise<JobBody> {
-  const deadline = Date.now() + timeoutMs;
-  let last: JobBody | undefined;
-  while (Date.now() < deadline) {
-    const res = await call('GET', `/jobs/${jobId}`).catch(() => undefined);
-    if (res?.status === 200) {
-      last = res.body as unknown as JobBody;
-      if (until(last)) return last;
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  throw new Error(`job ${jobId} did not settle: ${JSON.stringify(last)}`);
-}
 
 async function results(
   jobId: string,

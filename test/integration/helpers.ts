@@ -47,3 +47,25 @@ export function multipart(files: Array<{ field: string; name: string; data: Buff
   for (const f of files) form.append(f.field, new Blob([new Uint8Array(f.data)], { type: f.type }), f.name);
   return form;
 }
+
+/** What GET /jobs/{id} answers, as far as the batch tests read it. */
+export interface JobBody {
+  status: string;
+  counts: { expected: number; ingested: number; done: number; failed: number };
+  results?: { download?: { jsonl: string; csv: string } };
+}
+
+/** Polls GET /jobs/{id} until `until` holds; throws with the last answer if it never does. */
+export async function waitForJob(jobId: string, until: (b: JobBody) => boolean, timeoutMs = 90_000): Promise<JobBody> {
+  const deadline = Date.now() + timeoutMs;
+  let last: JobBody | undefined;
+  while (Date.now() < deadline) {
+    const res = await call('GET', `/jobs/${jobId}`).catch(() => undefined);
+    if (res?.status === 200) {
+      last = res.body as unknown as JobBody;
+      if (until(last)) return last;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`job ${jobId} did not settle: ${JSON.stringify(last)}`);
+}
