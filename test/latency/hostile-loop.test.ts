@@ -58,6 +58,9 @@ async function predict(): Promise<{ ms: number; failure?: string }> {
  */
 const HOSTILE_LOOPS = `
 const { parentPort, workerData } = require('node:worker_threads');
+// Linux nice values are per thread: this lowers only the attacker's thread, whose sending (write syscalls, loopback
+// copies) would otherwise take the 2 cores from the service as no remote attacker's could.
+require('node:os').setPriority(19);
 const { url, headers, crashBody, crashType, durationMs } = workerData;
 // Encoded once: the attacker's own CPU (UTF-8 encoding 5 MB per request) is not the service's cost, and shares its 2 cores.
 const nested = [Buffer.from('['.repeat(5000000)), Buffer.from('['.repeat(4000000))];
