@@ -74,12 +74,17 @@ export class ServiceTimeEstimator {
 /**
  * One class of work's CoDel state. `standing` turns on when dispatched images' sojourn has stayed above target for a
  * whole interval, and off again once a whole interval went by without a request being shed (the offered load fits),
- * so the state does not flap with every image that happens to wait less.
+ * so the state does not flap with every image that happens to wait less. Within REENTRY_INTERVALS of turning off, one
+ * image above target turns it on again, as CoDel resumes dropping at its last rate when it re-enters soon: clients
+ * that backed off return together, and another whole interval of admitting everything queued seconds of work.
  */
+const REENTRY_INTERVALS = 2;
+
 export class StandingQueue {
   private firstAboveAt: number | undefined;
   private since: number | undefined;
   private lastShedAt = Number.NEGATIVE_INFINITY;
+  private endedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly targetMs: number,
@@ -97,10 +102,13 @@ export class StandingQueue {
       this.firstAboveAt = undefined;
       return;
     }
-    if (sojournMs === undefined) return;
-    if (this.firstAboveAt === undefined) {
+    if (sojournMs === undefined || this.since !== undefined) return;
+    if (now - this.endedAt < REENTRY_INTERVALS * this.intervalMs) {
+      this.since = now;
+      this.lastShedAt = now;
+    } else if (this.firstAboveAt === undefined) {
       this.firstAboveAt = now + this.intervalMs;
-    } else if (now >= this.firstAboveAt && this.since === undefined) {
+    } else if (now >= this.firstAboveAt) {
       this.since = now;
       this.lastShedAt = now;
     }
@@ -109,6 +117,7 @@ export class StandingQueue {
   standing(now: number): boolean {
     if (this.since !== undefined && now - this.lastShedAt >= this.intervalMs) {
       this.since = undefined;
+      this.endedAt = this.lastShedAt + this.intervalMs;
       this.firstAboveAt = undefined;
     }
     return this.since !== undefined;

@@ -2,7 +2,7 @@ import { AdmissionController, type AdmissionDecision } from '../../core/admissio
 import { OverloadedError, TimeoutError, toErrorRecord } from '../../core/errors';
 import type { Deadline, EngineStats, InferenceEngine, Priority, ScoresOrError } from '../../core/ports';
 import type { Executor } from './executor';
-import { FairQueue } from './fair-queue';
+import { type LaneOrder, LaneQueue } from './lane-queue';
 
 export interface SchedulerOptions {
   /** While a lane's queue stands: the most queueing (ms) a newly admitted request may face (MAX_QUEUE_WAIT_MS). */
@@ -51,7 +51,7 @@ export type InteractiveLane = Exclude<LaneName, 'background'>;
 /** One class of work: served after the lanes before it, except that every `every`-th turn it waited is its own. */
 interface Lane {
   readonly name: LaneName;
-  readonly queue: FairQueue<QueuedImage>;
+  readonly queue: LaneQueue<QueuedImage>;
   readonly every: number;
   waited: number;
 }
@@ -62,8 +62,9 @@ interface Lane {
  * while a lane's queue stands and only what its deadline or the standing-queue budget cannot afford. Three lanes share
  * the executor: single photos (the mobile clients waiting on a screen) first, then the images of multi-image
  * requests, then background (batch-path) work; each lower lane keeps a guaranteed share, so nothing starves. Within a
- * lane, requests take turns image by image. At most `executor.slots` images run at once, so the cores are kept busy
- * but never oversubscribed. A request whose deadline passes while it waits is dropped before any of its images run.
+ * lane, requests are served in arrival order, except background ones, which take turns image by image. At most
+ * `executor.slots` images run at once, so the cores are kept busy but never oversubscribed. A request whose deadline
+ * passes while it waits is dropped before any of its images run.
  */
 export class ScheduledEngine implements InferenceEngine {
   /** In priority order. */
@@ -93,11 +94,13 @@ export class ScheduledEngine implements InferenceEngine {
       maxQueuedImages: options.maxQueuedImages,
       initialServiceMs: options.initialServiceMs,
     });
-    const lane = (name: LaneName, every: number): Lane => ({ name, queue: new FairQueue<QueuedImage>(), every, waited: 0 });
+    const lane = (name: LaneName, order: LaneOrder, every: number): Lane => ({ name, queue: new LaneQueue<QueuedImage>(order), every, waited: 0 });
+    // Multi-image requests in arrival order: they are alike in size (the route caps them), and a batch's wait is then
+    // what admission predicts. Background work takes turns: one batch-path invocation must not hold up the others.
     this.byName = {
-      single: lane('single', Number.POSITIVE_INFINITY),
-      batch: lane('batch', options.batchShare ?? 3),
-      background: lane('background', options.backgroundShare ?? 4),
+      single: lane('single', 'arrival', Number.POSITIVE_INFINITY),
+      batch: lane('batch', 'arrival', options.batchShare ?? 3),
+      background: lane('background', 'turns', options.backgroundShare ?? 4),
     };
     this.lanes = [this.byName.single, this.byName.batch, this.byName.background];
   }

@@ -1,10 +1,10 @@
 import type { ExecResult, Executor } from '../../../src/adapters/scheduling/executor';
-import { FairQueue } from '../../../src/adapters/scheduling/fair-queue';
+import { LaneQueue } from '../../../src/adapters/scheduling/lane-queue';
 import { ScheduledEngine } from '../../../src/adapters/scheduling/scheduled-engine';
 
-describe('FairQueue', () => {
-  it('serves queued requests one item each in turn, each request in its own order', () => {
-    const q = new FairQueue<string>();
+describe('LaneQueue', () => {
+  it('in turns, serves queued requests one item each, each request in its own order', () => {
+    const q = new LaneQueue<string>('turns');
     q.push(['a1', 'a2', 'a3']);
     q.push(['b1']);
     q.push(['c1', 'c2']);
@@ -14,8 +14,20 @@ describe('FairQueue', () => {
     expect(q.length).toBe(0);
   });
 
-  it('drops what is left of one request, and only of that one', () => {
-    const q = new FairQueue<string>();
+  it('in arrival order, serves each request whole before the next', () => {
+    const q = new LaneQueue<string>('arrival');
+    q.push(['a1', 'a2', 'a3']);
+    q.push(['b1']);
+    expect(q.shift()).toBe('a1');
+    q.push(['c1', 'c2']);
+    const order: string[] = [];
+    for (let item = q.shift(); item !== undefined; item = q.shift()) order.push(item);
+    expect(order).toEqual(['a2', 'a3', 'b1', 'c1', 'c2']);
+    expect(q.length).toBe(0);
+  });
+
+  it.each(['turns', 'arrival'] as const)('in %s, drops what is left of one request, and only of that one', (order) => {
+    const q = new LaneQueue<string>(order);
     q.push(['a1', 'a2', 'a3']);
     q.push(['b1', 'b2']);
     expect(q.shift()).toBe('a1');
@@ -24,14 +36,16 @@ describe('FairQueue', () => {
     expect([q.shift(), q.shift(), q.shift()]).toEqual(['b1', 'b2', undefined]);
   });
 
-  it('counts the items served before the last of n new ones', () => {
-    const q = new FairQueue<number>();
-    q.push([1, 2, 3, 4, 5]);
-    q.push([6, 7]);
-    expect(q.length).toBe(7);
-    expect(q.aheadOf(1)).toBe(2);
-    expect(q.aheadOf(2)).toBe(4);
-    expect(q.aheadOf(16)).toBe(7);
+  it('counts the items served before the last of n new ones: in turns up to n per request, in arrival order all', () => {
+    const turns = new LaneQueue<number>('turns');
+    const arrival = new LaneQueue<number>('arrival');
+    for (const q of [turns, arrival]) {
+      q.push([1, 2, 3, 4, 5]);
+      q.push([6, 7]);
+      expect(q.length).toBe(7);
+    }
+    expect([1, 2, 16].map((n) => turns.aheadOf(n))).toEqual([2, 4, 7]);
+    expect([1, 2, 16].map((n) => arrival.aheadOf(n))).toEqual([7, 7, 7]);
   });
 });
 
@@ -79,15 +93,18 @@ describe('ScheduledEngine', () => {
     await expect(batch).resolves.toHaveLength(4);
   });
 
-  it('lets concurrent batches take turns image by image', async () => {
+  it('serves concurrent batches in arrival order, and lets background work take turns image by image', async () => {
     const ex = new ManualExecutor();
     const engine = make(ex);
     void engine.infer('m', [img('x0')], 'interactive');
     void engine.infer('m', ['a1', 'a2', 'a3'].map(img), 'interactive');
     void engine.infer('m', ['b1', 'b2'].map(img), 'interactive');
+    void engine.infer('m', ['p1', 'p2'].map(img), 'background');
+    void engine.infer('m', ['q1', 'q2'].map(img), 'background');
     await new Promise((r) => setImmediate(r));
-    for (let i = 0; i < 6; i++) await ex.finishOne();
-    expect(ex.started).toEqual(['x0', 'a1', 'b1', 'a2', 'b2', 'a3']);
+    for (let i = 0; i < 10; i++) await ex.finishOne();
+    // x0 was running when the rest came; background's one turn in four falls after a3
+    expect(ex.started).toEqual(['x0', 'a1', 'a2', 'a3', 'p1', 'b1', 'b2', 'q1', 'p2', 'q2']);
   });
 
   it('admits a 16-image batch behind a queued one while no queue stands, whatever the predicted wait', async () => {

@@ -183,6 +183,9 @@ describe('admission control on arrival traces (simulated clock)', () => {
       served,
       goodput: (served.reduce((n, o) => n + o.images, 0) * 1000) / (to - from),
       p99: p99(served.map((o) => o.doneAt - o.sentAt)),
+      /** By lane: a batch's latency hides in the aggregate among four times as many single photos. */
+      p99Single: p99(served.filter((o) => o.images === 1).map((o) => o.doneAt - o.sentAt)),
+      p99Batch: p99(served.filter((o) => o.images > 1).map((o) => o.doneAt - o.sentAt)),
     };
   };
 
@@ -199,8 +202,10 @@ describe('admission control on arrival traces (simulated clock)', () => {
     const w = window(t.outcomes, 20_000, 70_000);
     expect(w.goodput).toBeGreaterThan(0.9 * CAPACITY);
     expect(w.steady.filter((o) => o.status !== 'ok').length).toBeGreaterThan(0);
-    // The standing queue is held near the 400 ms budget: served requests wait about that, never the seconds a backlog would.
-    expect(w.p99).toBeLessThan(800);
+    // The standing queue is held near the 400 ms budget in each lane: served requests wait about that plus their own
+    // images, never the seconds a backlog would (batches in turns took 900 ms, and clients returning together 1 s).
+    expect(w.p99Single).toBeLessThan(600);
+    expect(w.p99Batch).toBeLessThan(600);
     expect(w.steady.filter((o) => o.status === 'expired')).toEqual([]);
   });
 
@@ -214,6 +219,7 @@ describe('admission control on arrival traces (simulated clock)', () => {
     // Assess: the measured service time follows the change within a second, and the queue is held to the budget again
     const w = window(t.outcomes, 40_000, 70_000);
     expect(w.goodput).toBeGreaterThan(0.9 * (CAPACITY / 2));
-    expect(w.p99).toBeLessThan(1000);
+    expect(w.p99Single).toBeLessThan(1000);
+    expect(w.p99Batch).toBeLessThan(1000);
   });
 });

@@ -68,6 +68,21 @@ describe('StandingQueue (CoDel)', () => {
     expect(q.standing(1399)).toBe(true);
     expect(q.standing(1400)).toBe(false);
   });
+
+  it('stands again at the first image above target within two intervals of ending, and only then', () => {
+    // Prepare: a queue stood, and ended at 1400 (no shed since 900)
+    const q = make();
+    for (let t = 0; t <= 600; t += 10) q.dispatched(100, 5, t);
+    q.shed(900);
+    expect(q.standing(1400)).toBe(false);
+    // Act + Assess: the clients that backed off return at 2000; one image above target is enough
+    q.dispatched(100, 5, 2000);
+    expect(q.standing(2000)).toBe(true);
+    // Once it ends again (2500) and more than two intervals pass, a burst is a burst again
+    expect(q.standing(2500)).toBe(false);
+    for (let t = 3510; t < 4000; t += 10) q.dispatched(100, 5, t);
+    expect(q.standing(3990)).toBe(false);
+  });
 });
 
 describe('AdmissionController', () => {
