@@ -20,6 +20,8 @@ const PREDICT_PHOTOS = (process.env.LOAD_PHOTOS || 'goldfish.jpg,pelican.jpeg,ba
 
 /** 6 predict : 3 light : 1 heavy, interleaved so that even a 4-user smoke run meets every class. */
 const MIX_PATTERN = ['predict', 'light', 'predict', 'heavy', 'predict', 'light', 'predict', 'predict', 'light', 'predict'];
+/** `--mix locust`: the classic Locust reports' weights, predict 3 : light 1 : heavy 1, and no batch uploaders. */
+const LOCUST_PATTERN = ['predict', 'light', 'predict', 'heavy', 'predict'];
 /** Among each 20 users, the 10th becomes a batch uploader when uploaders are on (weight 1/20). */
 const UPLOADER_SLOT = 9;
 const UPLOADER_CYCLE = 20;
@@ -66,7 +68,8 @@ function photos() {
       type: /\.png$/i.test(name) ? 'image/png' : 'image/jpeg',
       data: fs.readFileSync(path.join(IMAGES_DIR, name)),
     }));
-  const chosen = PREDICT_PHOTOS.map((n) => all.find((p) => p.name === n)).filter(Boolean);
+  // LOAD_PHOTOS=all: predict users take every photo in turn (a folder of distinct variants: no two requests repeat).
+  const chosen = PREDICT_PHOTOS.join() === 'all' ? all : PREDICT_PHOTOS.map((n) => all.find((p) => p.name === n)).filter(Boolean);
   images = { all, predict: chosen.length > 0 ? chosen : all.slice(0, 5) };
   return images;
 }
@@ -87,6 +90,7 @@ let t0;
 let arrivals = 0;
 
 function classFor(index) {
+  if (mix === 'locust') return LOCUST_PATTERN[index % LOCUST_PATTERN.length];
   if (mix !== 'default') return mix;
   if (uploadersOn && index % UPLOADER_CYCLE === UPLOADER_SLOT) return 'uploader';
   return MIX_PATTERN[index % MIX_PATTERN.length];

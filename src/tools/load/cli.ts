@@ -9,7 +9,7 @@ import { rebuildSweep, runSweep } from './sweep';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './verdict';
 
 const USAGE = `usage:
-  npm run load -- <scenario> [--users N] [--duration S] [--spawn-rate R] [--mix default|predict|light|heavy|uploader]
+  npm run load -- <scenario> [--users N] [--duration S] [--spawn-rate R] [--mix default|locust|predict|light|heavy|uploader]
                   [--think-scale F] [--model NAME] [--uploaders auto|on|off] [--target URL] [--api-key KEY] [threshold flags]
   npm run load:report [-- <run dirs...>] [threshold flags]
   npm run load:sweep [-- --steps 1,2,4,8 --step-duration 20 --mix predict --think-scale 1 --api-key KEY]

@@ -3,6 +3,7 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { clientApiKey } from '../../local/dev-key';
 import { artilleryDir, imagesDir, projectRoot, reportsDir } from '../../shared/paths';
+import { ensurePhotoVariants } from './photo-variants';
 import { type Cohort, loadProfiles, type Profile, type ProfileOverrides, peakUsers, phasesFor, planDuration, planFor } from './profiles';
 import { type RunMeta, type RunReport, writeRunReport } from './report';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './verdict';
@@ -176,7 +177,10 @@ export async function runScenario(o: RunOptions): Promise<RunResult> {
   const stack = await ensureStack(target, o.startStack ?? true);
   try {
     const apiKey = o.apiKey ?? (process.env.API_KEY || stack?.apiKey || clientApiKey(undefined, target));
-    const uploaders = await resolveUploaders(o.uploaders ?? 'auto', target, apiKey);
+    // The Locust mix as `npm run load:locust` runs it: its distinct photos, and no uploaders (not in that mix).
+    const locustMix = o.mix === 'locust';
+    const uploaders = locustMix ? { on: false, reason: 'not in the Locust mix' } : await resolveUploaders(o.uploaders ?? 'auto', target, apiKey);
+    const photos = locustMix ? await ensurePhotoVariants(512, path.join(reportsDir(), '.photos'), imagesDir()) : imagesDir();
     const started = new Date();
     const dir = path.join(o.outDir ?? reportsDir(), o.runName ?? `${stamp(started)}-${o.scenario}`);
     mkdirSync(path.join(dir, 'samples'), { recursive: true });
@@ -216,7 +220,8 @@ export async function runScenario(o: RunOptions): Promise<RunResult> {
         LOAD_THINK_SCALE: String(meta.thinkScale),
         LOAD_BATCH_UPLOADERS: uploaders.on ? 'on' : 'off',
         LOAD_MODEL: o.model ?? '',
-        TEST_IMAGES_DIR: imagesDir(),
+        TEST_IMAGES_DIR: photos,
+        ...(locustMix ? { LOAD_PHOTOS: 'all' } : {}),
         API_KEY: apiKey ?? '',
       },
     });
