@@ -55,21 +55,22 @@ function loadPlan() {
 }
 const plan = loadPlan();
 
+const distinct = PREDICT_PHOTOS.join() === 'all';
 let images;
 function photos() {
   if (images) return images;
   if (!fs.existsSync(IMAGES_DIR)) throw new Error(`test photos not found in ${IMAGES_DIR}; set TEST_IMAGES_DIR`);
   const all = fs
     .readdirSync(IMAGES_DIR)
-    .filter((f) => /\.(png|jpe?g)$/i.test(f))
+    .filter((f) => /\.(png|jpe?g|webp)$/i.test(f))
     .sort()
     .map((name) => ({
       name,
-      type: /\.png$/i.test(name) ? 'image/png' : 'image/jpeg',
+      type: /\.png$/i.test(name) ? 'image/png' : /\.webp$/i.test(name) ? 'image/webp' : 'image/jpeg',
       data: fs.readFileSync(path.join(IMAGES_DIR, name)),
     }));
   // LOAD_PHOTOS=all: predict users take every photo in turn (a folder of distinct variants: no two requests repeat).
-  const chosen = PREDICT_PHOTOS.join() === 'all' ? all : PREDICT_PHOTOS.map((n) => all.find((p) => p.name === n)).filter(Boolean);
+  const chosen = distinct ? all : PREDICT_PHOTOS.map((n) => all.find((p) => p.name === n)).filter(Boolean);
   images = { all, predict: chosen.length > 0 ? chosen : all.slice(0, 5) };
   return images;
 }
@@ -110,12 +111,19 @@ function randomBetween([min, max]) {
   return (min + Math.random() * (max - min)) * thinkScale;
 }
 
-function multipart(files) {
+/**
+ * With distinct photos (LOAD_PHOTOS=all), one turn counter for every user of this worker, as locustfile.py keeps:
+ * per-user counters would start every user at the same photo and send it many times over.
+ */
+let sharedTurn = 0;
+const photoAt = (list, user, offset = 0) => list[(distinct ? sharedTurn++ : user.iteration + offset) % list.length];
+
+function multipart(files, field = 'files') {
   const boundary = `----load${crypto.randomBytes(8).toString('hex')}`;
   const parts = [];
   for (const f of files) {
     parts.push(
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="files"; filename="${f.name}"\r\nContent-Type: ${f.type}\r\n\r\n`),
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${f.name}"\r\nContent-Type: ${f.type}\r\n\r\n`),
       f.data,
       Buffer.from('\r\n'),
     );
@@ -133,27 +141,34 @@ function nextActions(user) {
   const p = photos();
   switch (user.cls) {
     case 'predict': {
-      const photo = p.predict[user.iteration % p.predict.length];
+      const photo = photoAt(p.predict, user);
+      // The Locust mix sends its photo as locustfile.py does: multipart, field `file`.
+      const { body, contentType } = mix === 'locust' ? multipart([photo], 'file') : { body: photo.data, contentType: photo.type };
       return [
         {
           endpoint: 'POST /predict',
           method: 'POST',
           url: `/predict${query()}`,
-          headers: { 'content-type': photo.type },
-          body: photo.data,
+          headers: { 'content-type': contentType },
+          body,
           images: 1,
           think: THINK.predict,
         },
       ];
     }
     case 'light':
+      // A Locust light user makes one of its two calls per turn, picked at random.
+      if (mix === 'locust') {
+        const [endpoint, url] = Math.random() < 0.5 ? ['GET /health', '/health'] : ['GET /metrics', '/metrics'];
+        return [{ endpoint, method: 'GET', url, think: THINK.light }];
+      }
       return [
         { endpoint: 'GET /health', method: 'GET', url: '/health', think: [0, 0] },
         { endpoint: 'GET /metrics', method: 'GET', url: '/metrics', think: THINK.light },
       ];
     case 'heavy': {
       const n = 5 + Math.floor(Math.random() * 6);
-      const files = Array.from({ length: n }, (_, i) => p.all[(user.iteration + i) % p.all.length]);
+      const files = Array.from({ length: n }, (_, i) => photoAt(p.all, user, i));
       const { body, contentType } = multipart(files);
       return [
         {

@@ -74,9 +74,11 @@ export class ServiceTimeEstimator {
 /**
  * One class of work's CoDel state. `standing` turns on when dispatched images' sojourn has stayed above target for a
  * whole interval, and off again once a whole interval went by without a request being shed (the offered load fits),
- * so the state does not flap with every image that happens to wait less. Within REENTRY_INTERVALS of turning off, one
- * image above target turns it on again, as CoDel resumes dropping at its last rate when it re-enters soon: clients
- * that backed off return together, and another whole interval of admitting everything queued seconds of work.
+ * so the state does not flap with every image that happens to wait less. Within REENTRY_INTERVALS of the end of a
+ * stand that shed, one image above target turns it on again: the clients it shed return together, and another whole
+ * interval of admitting everything queued seconds of work. (CoDel itself waits an interval again and only resumes its
+ * last drop rate; this is a shortcut of ours in that spirit.) A stand that shed nothing leaves no such memory, so
+ * bursts below capacity never keep a lane standing.
  */
 const REENTRY_INTERVALS = 2;
 
@@ -84,7 +86,9 @@ export class StandingQueue {
   private firstAboveAt: number | undefined;
   private since: number | undefined;
   private lastShedAt = Number.NEGATIVE_INFINITY;
+  /** When the last stand that shed ended; -∞ when it shed nothing. */
   private endedAt = Number.NEGATIVE_INFINITY;
+  private shedThisStand = false;
 
   constructor(
     private readonly targetMs: number,
@@ -97,27 +101,28 @@ export class StandingQueue {
    * is its cost, not queueing.
    */
   dispatched(sojournMs: number | undefined, backlog: number, now: number): void {
+    this.standing(now);
     // A queue that empties was a burst, however long its last image waited (CoDel's "below one MTU").
     if (backlog === 0 || (sojournMs !== undefined && sojournMs < this.targetMs)) {
       this.firstAboveAt = undefined;
       return;
     }
     if (sojournMs === undefined || this.since !== undefined) return;
-    if (now - this.endedAt < REENTRY_INTERVALS * this.intervalMs) {
-      this.since = now;
-      this.lastShedAt = now;
-    } else if (this.firstAboveAt === undefined) {
-      this.firstAboveAt = now + this.intervalMs;
-    } else if (now >= this.firstAboveAt) {
-      this.since = now;
-      this.lastShedAt = now;
-    }
+    if (now - this.endedAt < REENTRY_INTERVALS * this.intervalMs) this.stand(now);
+    else if (this.firstAboveAt === undefined) this.firstAboveAt = now + this.intervalMs;
+    else if (now >= this.firstAboveAt) this.stand(now);
+  }
+
+  private stand(now: number): void {
+    this.since = now;
+    this.lastShedAt = now;
+    this.shedThisStand = false;
   }
 
   standing(now: number): boolean {
     if (this.since !== undefined && now - this.lastShedAt >= this.intervalMs) {
       this.since = undefined;
-      this.endedAt = this.lastShedAt + this.intervalMs;
+      this.endedAt = this.shedThisStand ? this.lastShedAt + this.intervalMs : Number.NEGATIVE_INFINITY;
       this.firstAboveAt = undefined;
     }
     return this.since !== undefined;
@@ -125,6 +130,7 @@ export class StandingQueue {
 
   shed(now: number): void {
     this.lastShedAt = now;
+    if (this.since !== undefined) this.shedThisStand = true;
   }
 }
 

@@ -60,7 +60,7 @@ const HOSTILE_LOOPS = `
 const { parentPort, workerData } = require('node:worker_threads');
 // Linux nice values are per thread: this lowers only the attacker's thread, whose sending (write syscalls, loopback
 // copies) would otherwise take the 2 cores from the service as no remote attacker's could.
-require('node:os').setPriority(19);
+if (process.platform === 'linux') require('node:os').setPriority(19);
 const { url, headers, crashBody, crashType, durationMs } = workerData;
 // Encoded once: the attacker's own CPU (UTF-8 encoding 5 MB per request) is not the service's cost, and shares its 2 cores.
 const nested = [Buffer.from('['.repeat(5000000)), Buffer.from('['.repeat(4000000))];
@@ -175,8 +175,10 @@ describe('hostile loop: malformed requests cost only their own connection', () =
     if (!(loadedP99 <= bound))
       throw new Error(`the other client's p99 ${Math.round(loadedP99)} ms is over ${Math.round(bound)} ms: ${JSON.stringify(summary)}`);
     // The hostile loops really ran, and were answered as what they are: client errors, never a 5xx.
-    expect(hostile?.crash.sent).toBeGreaterThan(5);
-    expect(hostile?.nestedJson.sent).toBeGreaterThan(2);
+    // At nice 19 the attacker still sends 150-180 crash and 120-150 nested requests a second here (129 / 94 in CI
+    // unniced): a floor of a fifth of that proves it was not starved into harmlessness.
+    expect(hostile?.crash.sent).toBeGreaterThan(HOSTILE_MS / 40);
+    expect(hostile?.nestedJson.sent).toBeGreaterThan(HOSTILE_MS / 50);
     const statuses = [...Object.keys(hostile?.crash.statuses ?? {}), ...Object.keys(hostile?.nestedJson.statuses ?? {})].map(Number);
     expect(statuses.filter((s) => s < 400 || s >= 500)).toEqual([]);
     expect(Math.abs((await processStart()) - startedAt)).toBeLessThan(3000);

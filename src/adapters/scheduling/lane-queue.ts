@@ -5,7 +5,7 @@
  *   16-image request that arrived a moment earlier; in turns it waits for about one image per request ahead.
  * - `arrival`: each request whole, in the order they came. Admission predicts a request's wait from the work queued
  *   ahead of it; in turns every request that arrives later takes turns too, so near saturation (a lane kept at its
- *   budget) the real wait is a multiple of the prediction. A lane whose requests are alike in size loses nothing by it.
+ *   budget) the real wait is a multiple of the prediction. The price: a small request waits behind a big one.
  */
 export type LaneOrder = 'turns' | 'arrival';
 
@@ -33,8 +33,9 @@ export class LaneQueue<T> {
     if (!head) return undefined;
     const item = head.shift();
     this.count--;
-    if (head.length === 0) this.requests.shift();
-    else if (this.order === 'turns') this.requests.push(this.requests.shift() as T[]);
+    // In turns the head goes to the back; in arrival order it stays at the front until it is empty.
+    if (head.length === 0 || this.order === 'turns') this.requests.shift();
+    if (head.length > 0 && this.order === 'turns') this.requests.push(head);
     return item;
   }
 

@@ -95,8 +95,9 @@ export class ScheduledEngine implements InferenceEngine {
       initialServiceMs: options.initialServiceMs,
     });
     const lane = (name: LaneName, order: LaneOrder, every: number): Lane => ({ name, queue: new LaneQueue<QueuedImage>(order), every, waited: 0 });
-    // Multi-image requests in arrival order: they are alike in size (the route caps them), and a batch's wait is then
-    // what admission predicts. Background work takes turns: one batch-path invocation must not hold up the others.
+    // Multi-image requests in arrival order: a batch's wait is then what admission predicts (in turns, every later
+    // batch takes turns too). The price: 2 images wait behind a whole 16 queued before them (MAX_BATCH_IMAGES caps
+    // it). Background work takes turns: one batch-path invocation must not hold up the others.
     this.byName = {
       single: lane('single', 'arrival', Number.POSITIVE_INFINITY),
       batch: lane('batch', 'arrival', options.batchShare ?? 3),

@@ -179,6 +179,7 @@ export async function runScenario(o: RunOptions): Promise<RunResult> {
     const apiKey = o.apiKey ?? (process.env.API_KEY || stack?.apiKey || clientApiKey(undefined, target));
     // The Locust mix as `npm run load:locust` runs it: its distinct photos, and no uploaders (not in that mix).
     const locustMix = o.mix === 'locust';
+    if (locustMix && o.uploaders === 'on') throw new Error("--mix locust has no batch uploaders (it is the Locust run's mix); drop --uploaders on");
     const uploaders = locustMix ? { on: false, reason: 'not in the Locust mix' } : await resolveUploaders(o.uploaders ?? 'auto', target, apiKey);
     const photos = locustMix ? await ensurePhotoVariants(512, path.join(reportsDir(), '.photos'), imagesDir()) : imagesDir();
     const started = new Date();

@@ -78,10 +78,18 @@ describe('StandingQueue (CoDel)', () => {
     // Act + Assess: the clients that backed off return at 2000; one image above target is enough
     q.dispatched(100, 5, 2000);
     expect(q.standing(2000)).toBe(true);
-    // Once it ends again (2500) and more than two intervals pass, a burst is a burst again
+    // That stand shed nothing: once it ends (2500), a burst 1.2 intervals later is a burst again
     expect(q.standing(2500)).toBe(false);
-    for (let t = 3510; t < 4000; t += 10) q.dispatched(100, 5, t);
-    expect(q.standing(3990)).toBe(false);
+    for (let t = 3100; t < 3590; t += 10) q.dispatched(100, 5, t);
+    expect(q.standing(3590)).toBe(false);
+  });
+
+  it('re-enters without anyone asking whether it stands in between', () => {
+    const q = make();
+    for (let t = 0; t <= 600; t += 10) q.dispatched(100, 5, t);
+    q.shed(900);
+    q.dispatched(100, 5, 2000);
+    expect(q.standing(2000)).toBe(true);
   });
 });
 
