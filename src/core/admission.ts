@@ -101,7 +101,7 @@ export class StandingQueue {
    * is its cost, not queueing.
    */
   dispatched(sojournMs: number | undefined, backlog: number, now: number): void {
-    this.standing(now);
+    this.expire(now);
     // A queue that empties was a burst, however long its last image waited (CoDel's "below one MTU").
     if (backlog === 0 || (sojournMs !== undefined && sojournMs < this.targetMs)) {
       this.firstAboveAt = undefined;
@@ -120,12 +120,16 @@ export class StandingQueue {
   }
 
   standing(now: number): boolean {
-    if (this.since !== undefined && now - this.lastShedAt >= this.intervalMs) {
-      this.since = undefined;
-      this.endedAt = this.shedThisStand ? this.lastShedAt + this.intervalMs : Number.NEGATIVE_INFINITY;
-      this.firstAboveAt = undefined;
-    }
+    this.expire(now);
     return this.since !== undefined;
+  }
+
+  /** Ends a stand once a whole interval went by without a shed (evaluated lazily, whenever the state is consulted). */
+  private expire(now: number): void {
+    if (this.since === undefined || now - this.lastShedAt < this.intervalMs) return;
+    this.since = undefined;
+    this.endedAt = this.shedThisStand ? this.lastShedAt + this.intervalMs : Number.NEGATIVE_INFINITY;
+    this.firstAboveAt = undefined;
   }
 
   shed(now: number): void {

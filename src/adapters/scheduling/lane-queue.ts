@@ -34,8 +34,10 @@ export class LaneQueue<T> {
     const item = head.shift();
     this.count--;
     // In turns the head goes to the back; in arrival order it stays at the front until it is empty.
-    if (head.length === 0 || this.order === 'turns') this.requests.shift();
-    if (head.length > 0 && this.order === 'turns') this.requests.push(head);
+    if (this.order === 'turns') {
+      this.requests.shift();
+      if (head.length > 0) this.requests.push(head);
+    } else if (head.length === 0) this.requests.shift();
     return item;
   }
 

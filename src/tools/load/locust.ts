@@ -6,9 +6,9 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { clientApiKey } from '../../local/dev-key';
-import { artilleryDir, imagesDir, projectRoot, reportsDir } from '../../shared/paths';
+import { artilleryDir, projectRoot, reportsDir } from '../../shared/paths';
 import { findOfflinePid, startCpuBudget } from './cpu';
-import { ensurePhotoVariants } from './photo-variants';
+import { loadPhotos } from './photo-variants';
 import { type RunMeta, writeRunReport } from './report';
 import { assertLoopback, defaultTarget, ensureStack } from './runner';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './verdict';
@@ -86,7 +86,7 @@ export async function runLocust(o: LocustOptions): Promise<{ dir: string; exitCo
   const stack = await ensureStack(target, true);
   try {
     const apiKey = o.apiKey ?? (process.env.API_KEY || stack?.apiKey || clientApiKey(undefined, target));
-    const photos = await ensurePhotoVariants(o.photos ?? 512, path.join(reportsDir(), '.photos'), imagesDir());
+    const photos = await loadPhotos(o.photos);
     const spawnRate = o.spawnRate ?? defaultSpawnRate(o.users);
     const started = new Date();
     const dir = path.join(o.outDir ?? reportsDir(), o.runName ?? `${stamp(started)}-locust-${o.users}u`);

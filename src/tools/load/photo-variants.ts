@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
+import { imagesDir, reportsDir } from '../../shared/paths';
 
 /** Bumped whenever the recipe changes, so an old set is never mistaken for a new one. */
 const RECIPE = 1;
@@ -66,3 +67,9 @@ export async function ensurePhotoVariants(count: number, parent: string, sourceD
   renameSync(tmp, dir);
   return dir;
 }
+
+/** How many distinct photos a load run sends unless told otherwise (`npm run load:locust -- --photos N`). */
+export const LOAD_PHOTO_COUNT = 512;
+
+/** The load runs' distinct photos (Locust, and Artillery's `--mix locust`): made once under reports/.photos. */
+export const loadPhotos = (count = LOAD_PHOTO_COUNT): Promise<string> => ensurePhotoVariants(count, path.join(reportsDir(), '.photos'), imagesDir());

@@ -3,7 +3,7 @@ import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { clientApiKey } from '../../local/dev-key';
 import { artilleryDir, imagesDir, projectRoot, reportsDir } from '../../shared/paths';
-import { ensurePhotoVariants } from './photo-variants';
+import { loadPhotos } from './photo-variants';
 import { type Cohort, loadProfiles, type Profile, type ProfileOverrides, peakUsers, phasesFor, planDuration, planFor } from './profiles';
 import { type RunMeta, type RunReport, writeRunReport } from './report';
 import { DEFAULT_THRESHOLDS, type Thresholds } from './verdict';
@@ -181,7 +181,7 @@ export async function runScenario(o: RunOptions): Promise<RunResult> {
     const locustMix = o.mix === 'locust';
     if (locustMix && o.uploaders === 'on') throw new Error("--mix locust has no batch uploaders (it is the Locust run's mix); drop --uploaders on");
     const uploaders = locustMix ? { on: false, reason: 'not in the Locust mix' } : await resolveUploaders(o.uploaders ?? 'auto', target, apiKey);
-    const photos = locustMix ? await ensurePhotoVariants(512, path.join(reportsDir(), '.photos'), imagesDir()) : imagesDir();
+    const photos = locustMix ? await loadPhotos() : imagesDir();
     const started = new Date();
     const dir = path.join(o.outDir ?? reportsDir(), o.runName ?? `${stamp(started)}-${o.scenario}`);
     mkdirSync(path.join(dir, 'samples'), { recursive: true });
