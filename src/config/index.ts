@@ -82,6 +82,8 @@ export interface Config {
     /** Queueing delay (ms) that, held by every dispatched image for a whole interval, means a standing queue. */
     targetMs: number;
     intervalMs: number;
+    /** How long multi-image requests' oldest image waits behind single photos before their lane takes its share. */
+    batchGraceMs: number;
   };
   /**
    * How long a client waits, per route, when it sends no `X-Request-Timeout` or `grpc-timeout`; and the most it may
@@ -183,6 +185,8 @@ function findModelsDir(): string {
 export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   const cores = availableParallelism();
   const mode = oneOf(env, 'INFERENCE_MODE', ['inline', 'scheduled', 'pool'] as const, 'inline');
+  // A burst of 16-image batches drains in well under half a second here; a queue that outlasts that stands.
+  const targetMs = int(env, 'ADMISSION_TARGET_MS', 50, 1, 60_000);
   const cfg: Config = {
     serviceName: env.POWERTOOLS_SERVICE_NAME || 'image-classifier',
     stage: env.STAGE || 'local',
@@ -241,9 +245,10 @@ export function parseConfig(env: NodeJS.ProcessEnv = process.env): Readonly<Conf
       region: env.AWS_REGION || 'us-east-1',
     },
     admission: {
-      // A burst of 16-image batches drains in well under half a second here; a queue that outlasts that stands.
-      targetMs: int(env, 'ADMISSION_TARGET_MS', 50, 1, 60_000),
+      targetMs,
       intervalMs: int(env, 'ADMISSION_INTERVAL_MS', 500, 10, 600_000),
+      // A burst shorter than the target is not overload: within it single photos go first (0: the share at once).
+      batchGraceMs: int(env, 'BATCH_GRACE_MS', targetMs, 0, 60_000),
     },
     deadlines: {
       predictMs: int(env, 'DEADLINE_PREDICT_MS', 3000, 1, 600_000),

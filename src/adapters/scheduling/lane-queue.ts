@@ -28,6 +28,11 @@ export class LaneQueue<T> {
     this.count += items.length;
   }
 
+  /** The item shift() would return, left in place. */
+  peek(): T | undefined {
+    return this.requests[0]?.[0];
+  }
+
   shift(): T | undefined {
     const head = this.requests[0];
     if (!head) return undefined;

@@ -165,6 +165,7 @@ export function buildEngine(cfg: Readonly<Config>, catalog: FsModelCatalog): Inf
     maxQueuedImages: inf.maxQueuedImages,
     targetMs: cfg.admission.targetMs,
     intervalMs: cfg.admission.intervalMs,
+    batchGraceMs: cfg.admission.batchGraceMs,
     // ~12 ms of decode + inference per image per core until measured.
     initialServiceMs: 12 / inf.poolWorkers,
   });

@@ -49,11 +49,11 @@ describe('LaneQueue', () => {
   });
 });
 
-/** An executor with one slot whose runs finish only when the test says so. */
+/** An executor of one worker (one slot unless told) whose runs finish only when the test says so, oldest first. */
 class ManualExecutor implements Executor {
   readonly mode = 'scheduled' as const;
-  readonly slots = 1;
   readonly parallelism = 1;
+  constructor(readonly slots = 1) {}
   readonly started: string[] = [];
   private readonly pending: Array<(r: ExecResult) => void> = [];
   ready = () => Promise.resolve();
@@ -78,8 +78,8 @@ describe('ScheduledEngine', () => {
     clock = 0;
   });
 
-  it('runs single photos ahead of a queued batch, which still gets one turn in three', async () => {
-    // Arrange
+  it('runs single photos strictly ahead of a batch for its grace (CoDel target), then gives the batch one turn in three', async () => {
+    // Arrange: a burst, the batch's images younger than the 50 ms grace
     const ex = new ManualExecutor();
     const engine = make(ex);
     const batch = engine.infer('m', ['b1', 'b2', 'b3', 'b4'].map(img), 'interactive');
@@ -88,8 +88,40 @@ describe('ScheduledEngine', () => {
     // Act
     for (let i = 0; i < 8; i++) await ex.finishOne();
     // Assess: b1 was already running when the singles came
-    expect(ex.started).toEqual(['b1', 's1', 's2', 'b2', 's3', 's4', 'b3', 'b4']);
+    expect(ex.started).toEqual(['b1', 's1', 's2', 's3', 's4', 'b2', 'b3', 'b4']);
     await expect(Promise.all(singles)).resolves.toHaveLength(4);
+    await expect(batch).resolves.toHaveLength(4);
+  });
+
+  it('once the batch has waited its grace, gives it one turn in three while single photos keep coming', async () => {
+    const ex = new ManualExecutor();
+    const engine = make(ex);
+    void engine.infer('m', ['b1', 'b2', 'b3', 'b4'].map(img), 'interactive');
+    for (const s of ['s1', 's2', 's3', 's4']) void engine.infer('m', [img(s)], 'interactive');
+    await new Promise((r) => setImmediate(r));
+    clock = 60;
+    for (let i = 0; i < 8; i++) await ex.finishOne();
+    expect(ex.started).toEqual(['b1', 's1', 's2', 'b2', 's3', 's4', 'b3', 'b4']);
+  });
+
+  it("keeps other work off a worker's second slot while a single photo runs, except on its turn", async () => {
+    // Arrange: one worker with two slots, both taken by a batch before the photo came
+    const ex = new ManualExecutor(2);
+    const engine = make(ex);
+    const batch = engine.infer('m', ['b1', 'b2', 'b3', 'b4'].map(img), 'interactive');
+    await new Promise((r) => setImmediate(r));
+    const photo = engine.infer('m', [img('s1')], 'interactive');
+    await new Promise((r) => setImmediate(r));
+    // Act: b1 ends (s1 takes its slot), then b2 ends
+    await ex.finishOne();
+    await ex.finishOne();
+    // Assess: the photo runs alone; the batch goes on only once it is done
+    expect(ex.started).toEqual(['b1', 'b2', 's1']);
+    await ex.finishOne();
+    await expect(photo).resolves.toHaveLength(1);
+    expect(ex.started).toEqual(['b1', 'b2', 's1', 'b3', 'b4']);
+    await ex.finishOne();
+    await ex.finishOne();
     await expect(batch).resolves.toHaveLength(4);
   });
 
