@@ -104,7 +104,7 @@ describe('ScheduledEngine', () => {
     expect(ex.started).toEqual(['b1', 's1', 's2', 'b2', 's3', 's4', 'b3', 'b4']);
   });
 
-  it("keeps other work off a worker's second slot while a single photo runs, except on its turn", async () => {
+  it("keeps other work off a worker's second slot while a single photo runs", async () => {
     // Arrange: one worker with two slots, both taken by a batch before the photo came
     const ex = new ManualExecutor(2);
     const engine = make(ex);
