@@ -244,9 +244,7 @@ export class ScheduledEngine implements InferenceEngine {
     const waiting = this.lanes.filter((l) => l.queue.length > 0);
     const first = waiting[0];
     if (!first || (reserved && first !== this.lanes[0])) return undefined;
-    const due = waiting
-      .slice(1)
-      .find((l) => l.waited >= l.every - 1 && (!graced || now - (l.queue.peek()?.enqueuedAt ?? now) >= l.graceMs));
+    const due = waiting.slice(1).find((l) => l.waited >= l.every - 1 && (!graced || now - (l.queue.peek()?.enqueuedAt ?? now) >= l.graceMs));
     const chosen = due ?? first;
     for (const l of waiting) l.waited = l === chosen ? 0 : l.waited + 1;
     const image = chosen.queue.shift();
