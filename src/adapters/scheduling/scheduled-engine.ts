@@ -14,11 +14,11 @@ export interface SchedulerOptions {
   targetMs?: number;
   /** CoDel's interval (ms). */
   intervalMs?: number;
-  /** While single photos wait, one dispatch in this many still goes to multi-image requests… */
+  /** While single photos wait, one dispatch in this many still goes to multi-image requests, after batchGraceMs. */
   batchShare?: number;
   /**
-   * …once the oldest of them has waited this long (ms; default: targetMs). A burst shorter than CoDel's target is not
-   * overload, so within it single photos go strictly first; a queue that outlasts it gives the batch lane its share.
+   * How long (ms; default: targetMs) the oldest multi-image request waits behind single photos before batchShare
+   * applies. A burst shorter than CoDel's target is not overload, so within it single photos go first.
    */
   batchGraceMs?: number;
   /** Out of every this-many dispatches while interactive work waits, one goes to background work, so it never starves. */
@@ -63,6 +63,8 @@ interface Lane {
   readonly every: number;
   readonly graceMs: number;
   waited: number;
+  /** Its images running now. */
+  running: number;
 }
 
 /**
@@ -82,8 +84,6 @@ export class ScheduledEngine implements InferenceEngine {
   private readonly admission: AdmissionController;
   private readonly now: () => number;
   private running = 0;
-  /** Single photos among the running images. */
-  private singlesRunning = 0;
   private shedCount = 0;
   /** Requests shed, by lane and reason: `single/standing-queue` … */
   private readonly shedBy = new Map<string, number>();
@@ -111,6 +111,7 @@ export class ScheduledEngine implements InferenceEngine {
       every,
       graceMs,
       waited: 0,
+      running: 0,
     });
     // Multi-image requests in arrival order: a batch's wait is then what admission predicts (in turns, every later
     // batch takes turns too). The price: 2 images wait behind a whole 16 queued before them (MAX_BATCH_IMAGES caps
@@ -263,9 +264,10 @@ export class ScheduledEngine implements InferenceEngine {
       // CoDel's target is not overload. And while a photo waits or runs, other work gets no slot beyond one per worker:
       // the extra slots let a worker decode one image while it infers another, so they also make a photo share the
       // cores with twice as many images (at 100 Locust users its decode took 10-30 ms instead of 5). Once the photo
-      // lane stands, goodput comes first: both rules cost throughput (at 500 users, 105 images/s instead of ~135).
+      // lane stands, goodput comes first: the extra slots keep a worker busy between its images.
       const calm = !this.admission.standing('single', now);
-      const photoActive = this.singlesRunning > 0 || this.byName.single.queue.length > 0;
+      const photos = this.byName.single;
+      const photoActive = photos.running > 0 || photos.queue.length > 0;
       const picked = this.pick(now, calm, calm && photoActive && this.running >= this.executor.parallelism);
       if (!picked) return;
       const { lane, image } = picked;
@@ -281,19 +283,18 @@ export class ScheduledEngine implements InferenceEngine {
       image.request.started = true;
       this.advance(now);
       this.running++;
-      const single = lane.name === 'single';
-      if (single) this.singlesRunning++;
+      lane.running++;
       const startedAt = now;
       const integralAtStart = this.busyIntegral;
       const queueMs = now - image.enqueuedAt;
       this.executor.run(image.model, image.bytes).then(
         (r) => {
-          this.settle(startedAt, integralAtStart, r.ok, single);
+          this.settle(lane, startedAt, integralAtStart, r.ok);
           image.resolve(r.ok ? { ok: true, value: { scores: r.scores, decodeMs: r.decodeMs, inferMs: r.inferMs, queueMs, image: r.image } } : r);
           this.pump();
         },
         (err: unknown) => {
-          this.settle(startedAt, integralAtStart, false, single);
+          this.settle(lane, startedAt, integralAtStart, false);
           image.resolve({ ok: false, error: toErrorRecord(err) });
           this.pump();
         },
@@ -302,13 +303,13 @@ export class ScheduledEngine implements InferenceEngine {
   }
 
   /** Only runs that classified an image measure the service: a refused image costs a header parse, not a decode. */
-  private settle(startedAt: number, integralAtStart: number, measured: boolean, single: boolean): void {
+  private settle(lane: Lane, startedAt: number, integralAtStart: number, measured: boolean): void {
     const now = this.now();
     this.advance(now);
     const durationMs = now - startedAt;
     if (measured && durationMs > 0) this.admission.ran(durationMs, (this.busyIntegral - integralAtStart) / durationMs, this.executor.parallelism);
     this.running--;
-    if (single) this.singlesRunning--;
+    lane.running--;
   }
 
   /** Requests shed so far, by lane and reason. */
