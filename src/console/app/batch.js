@@ -172,21 +172,43 @@ export function initBatch() {
     byId('batch-job-text', HTMLElement).textContent = `${jobBar.value} / ${c.expected ?? 0}`;
   };
 
-  /** @param {ResultRecord[]} records @param {string} prefix @param {Map<string, string>} thumbOf */
-  const showResults = (records, prefix, thumbOf) => {
+  /**
+   * Rows are redrawn on every poll that brings news; a thumbnail keeps its element across redraws, so it is decoded
+   * once and does not flicker.
+   * @param {Map<string, string>} thumbOf
+   * @returns {(name: string) => Node}
+   */
+  const thumbnails = (thumbOf) => {
+    /** @type {Map<string, Node>} */
+    const shown = new Map();
+    return (name) => {
+      const known = shown.get(name);
+      if (known) return known;
+      const url = thumbOf.get(name);
+      if (!url) return document.createTextNode('–');
+      const img = h('img', { src: url, alt: '', class: 'thumb', width: '48', height: '48', loading: 'lazy' });
+      // A file named like an image that is none (its row says why) gets no broken-image icon.
+      img.addEventListener('error', () => {
+        const dash = document.createTextNode('–');
+        shown.set(name, dash);
+        img.replaceWith(dash);
+      });
+      shown.set(name, img);
+      return img;
+    };
+  };
+
+  /** @param {ResultRecord[]} records @param {string} prefix @param {(name: string) => Node} thumbFor */
+  const showResults = (records, prefix, thumbFor) => {
     records.sort((a, b) => a.key.localeCompare(b.key));
     tbody.replaceChildren(
       ...records.map((r) => {
         const name = r.key.startsWith(prefix) ? r.key.slice(prefix.length) : r.key;
-        const thumb = thumbOf.get(name);
-        const img = thumb ? h('img', { src: thumb, alt: '', class: 'thumb', width: '48', height: '48', loading: 'lazy' }) : undefined;
-        // A file named like an image that is none (its row says why) gets no broken-image icon.
-        img?.addEventListener('error', () => img.replaceWith('–'));
         const top = r.predictions?.[0];
         return h(
           'tr',
           { class: r.ok ? 'ok' : 'failed', 'data-key': r.key },
-          h('td', {}, img ?? '–'),
+          h('td', {}, thumbFor(name)),
           h('td', {}, name),
           h('td', { class: 'top1' }, top?.label ?? '–'),
           h('td', { class: 'num' }, top ? `${(top.score * 100).toFixed(1)} %` : '–'),
@@ -270,6 +292,7 @@ export function initBatch() {
       );
     run.disabled = false;
 
+    const thumbFor = thumbnails(thumbOf);
     let shown = -1;
     while (mine === generation) {
       try {
@@ -280,7 +303,7 @@ export function initBatch() {
         const answered = report.counts.done + report.counts.failed;
         if (answered !== shown || finished) {
           shown = answered;
-          showResults(await allResults(job.jobId), job.uploadPrefix, thumbOf);
+          showResults(await allResults(job.jobId), job.uploadPrefix, thumbFor);
         }
         if (finished) {
           const dl = report.results.download;
