@@ -13,7 +13,9 @@ import { BadRequestError } from './errors';
  *   refused only if the work queued ahead of it, at the measured service rate, would keep it from finishing in time.
  *   Its own images are its cost, not queueing: a 16-image batch behind an empty queue is always admitted.
  * - A service rate measured from the executor's own run durations (Little's law over the runs in flight), never from
- *   gaps between completions, which idle time and one huge image inflate.
+ *   gaps between completions, which idle time and one huge image inflate. Beside it, each class's own drain rate
+ *   (LaneDrain), from gaps between its dispatches only while its queue never emptied: the pool's rate times the
+ *   turns queued now cannot see the higher classes' arrivals that will take turns meanwhile.
  *
  * Pure: times are milliseconds on whatever clock the caller passes (performance.now() in the engine, a simulated one
  * in tests).
@@ -82,6 +84,9 @@ export class ServiceTimeEstimator {
  */
 const REENTRY_INTERVALS = 2;
 
+/** How many CoDel intervals a class's drain-rate samples count for. */
+const DRAIN_HORIZON_INTERVALS = 8;
+
 export class StandingQueue {
   private firstAboveAt: number | undefined;
   private since: number | undefined;
@@ -138,6 +143,49 @@ export class StandingQueue {
   }
 }
 
+/**
+ * How fast one class of work actually drains while it has a backlog: the mean time between its dispatches, counted
+ * only across stretches where its queue never emptied (so idle time is not in it). A count of what is queued now
+ * misses what the classes served first will bring meanwhile: at the onset of overload photos keep arriving and take
+ * two turns in three, and batches admitted on the count of queued images waited three times the prediction.
+ * Samples older than `horizonMs` are forgotten, so a past overload does not make a calm queue look slow.
+ */
+export class LaneDrain {
+  private readonly gaps: Array<{ at: number; ms: number }> = [];
+  private next = 0;
+  /** When the last dispatch left images queued behind it; undefined once the queue emptied. */
+  private backloggedSince: number | undefined;
+
+  constructor(
+    private readonly horizonMs: number,
+    private readonly window = 32,
+    private readonly minSamples = 4,
+  ) {}
+
+  /** An image was dispatched, leaving `backlog` of the class queued. */
+  dispatched(backlog: number, now: number): void {
+    if (this.backloggedSince !== undefined) {
+      const sample = { at: now, ms: now - this.backloggedSince };
+      if (this.gaps.length < this.window) this.gaps.push(sample);
+      else this.gaps[this.next] = sample;
+      this.next = (this.next + 1) % this.window;
+    }
+    this.backloggedSince = backlog > 0 ? now : undefined;
+  }
+
+  /** The queue emptied without a dispatch (its last requests expired). */
+  emptied(): void {
+    this.backloggedSince = undefined;
+  }
+
+  /** Milliseconds per image of this class while backlogged, recently; undefined without enough recent samples. */
+  msPerImage(now: number): number | undefined {
+    const recent = this.gaps.filter((g) => now - g.at <= this.horizonMs);
+    if (recent.length < this.minSamples) return undefined;
+    return recent.reduce((sum, g) => sum + g.ms, 0) / recent.length;
+  }
+}
+
 /** What a request would face in its class, as the scheduler counts it. */
 export interface AdmissionQuery {
   /** The class (lane) the request joins. */
@@ -147,6 +195,8 @@ export interface AdmissionQuery {
   images: number;
   /** Other requests' images that would run before the last of these. */
   ahead: number;
+  /** Of those, the images of its own class queued before it: at the class's measured drain rate, its wait. */
+  own?: number;
   /** Every queued image, for the hard bound. */
   queued: number;
   now: number;
@@ -161,6 +211,7 @@ export type AdmissionDecision = { admit: true } | { admit: false; reason: ShedRe
 export class AdmissionController {
   private readonly estimator: ServiceTimeEstimator;
   private readonly lanes = new Map<string, StandingQueue>();
+  private readonly drains = new Map<string, LaneDrain>();
   constructor(private readonly options: AdmissionOptions) {
     this.estimator = new ServiceTimeEstimator(options.initialServiceMs, options.window);
   }
@@ -179,6 +230,15 @@ export class AdmissionController {
     return q;
   }
 
+  private drain(name: string): LaneDrain {
+    let d = this.drains.get(name);
+    if (!d) {
+      d = new LaneDrain(DRAIN_HORIZON_INTERVALS * this.options.intervalMs);
+      this.drains.set(name, d);
+    }
+    return d;
+  }
+
   /** A run finished: see ServiceTimeEstimator. */
   ran(durationMs: number, concurrency: number, parallelism: number): void {
     this.estimator.observe(durationMs, concurrency, parallelism);
@@ -187,6 +247,12 @@ export class AdmissionController {
   /** An image of `lane` was dispatched, leaving `backlog` images of that lane queued: see StandingQueue.dispatched. */
   dispatched(lane: string, sojournMs: number | undefined, backlog: number, now: number): void {
     this.lane(lane).dispatched(sojournMs, backlog, now);
+    this.drain(lane).dispatched(backlog, now);
+  }
+
+  /** `lane`'s queue emptied without a dispatch: see LaneDrain.emptied. */
+  emptied(lane: string): void {
+    this.drain(lane).emptied();
   }
 
   /** Whether `lane` has a standing queue now (it sheds what would wait past the budget). */
@@ -200,14 +266,19 @@ export class AdmissionController {
   }
 
   decide(q: AdmissionQuery): AdmissionDecision {
-    const waitMs = q.ahead * this.perImageMs;
+    // Two predictions, the larger wins: the work queued now at the pool's rate, and the images of its own class
+    // ahead at the rate that class has drained lately (which counts what classes served first bring meanwhile).
+    const drainMs = q.own === undefined ? undefined : this.drain(q.lane).msPerImage(q.now);
+    const own = q.own ?? 0;
+    const waitMs = Math.max(q.ahead * this.perImageMs, drainMs === undefined ? 0 : own * drainMs);
+    const finishMs = Math.max(waitMs + q.images * this.perImageMs, drainMs === undefined ? 0 : (own + q.images) * drainMs);
     const shed = (reason: ShedReason): AdmissionDecision => {
       this.lane(q.lane).shed(q.now);
       return { admit: false, reason, retryAfterSeconds: Math.min(30, Math.max(1, Math.ceil(waitMs / 1000))), predictedWaitMs: waitMs };
     };
     if (q.queued + q.images > this.options.maxQueuedImages && q.queued > 0) return shed('queue-full');
     // Only queueing can make a request late here: with nothing ahead it runs at once, whatever it costs.
-    if (q.deadline !== undefined && q.ahead > 0 && q.now + waitMs + q.images * this.perImageMs > q.deadline) return shed('deadline');
+    if (q.deadline !== undefined && (q.ahead > 0 || own > 0) && q.now + finishMs > q.deadline) return shed('deadline');
     if (waitMs > this.options.overloadBudgetMs && this.overloaded(q.lane, q.above ?? [], q.now)) return shed('standing-queue');
     return { admit: true };
   }

@@ -133,7 +133,17 @@ export class ScheduledEngine implements InferenceEngine {
     const lane = this.laneFor(images, priority);
     const now = this.now();
     const ahead = this.imagesAhead(lane, images, now);
-    const decision = this.admission.decide({ lane: lane.name, above: this.guardedAbove(lane), images, ahead, queued: this.queued(), now, deadline });
+    const own = lane.queue.aheadOf(images);
+    const decision = this.admission.decide({
+      lane: lane.name,
+      above: this.guardedAbove(lane),
+      images,
+      ahead,
+      own,
+      queued: this.queued(),
+      now,
+      deadline,
+    });
     if (!decision.admit) throw this.refusal(lane.name, decision, ahead);
   }
 
@@ -146,7 +156,8 @@ export class ScheduledEngine implements InferenceEngine {
     const above = this.guardedAbove(this.byName[lane]);
     if (!this.admission.overloaded(lane, above, now)) return undefined;
     const ahead = this.imagesAhead(this.byName[lane], 1, now);
-    const decision = this.admission.decide({ lane, above, images: 1, ahead, queued: this.queued(), now });
+    const own = this.byName[lane].queue.aheadOf(1);
+    const decision = this.admission.decide({ lane, above, images: 1, ahead, own, queued: this.queued(), now });
     return decision.admit ? undefined : this.refusal(lane, decision, ahead);
   }
 
@@ -274,6 +285,7 @@ export class ScheduledEngine implements InferenceEngine {
       if (image.request.deadline !== undefined && now >= image.request.deadline) {
         // Nobody waits for it any more: drop all of it, never computing what no client will read.
         lane.queue.drop((q) => q.request === image.request);
+        if (lane.queue.length === 0 && lane.name !== 'background') this.admission.emptied(lane.name);
         this.expiredCount++;
         image.request.fail(expired(now - image.enqueuedAt));
         continue;

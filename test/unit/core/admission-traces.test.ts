@@ -164,7 +164,7 @@ describe('admission control on arrival traces (simulated clock)', () => {
 
   /** Locust's mix without its light users, closed loop: 300 users send one photo and think 1–3 s (150 images/s), 100
    * send batches of 5–10 and think 5–10 s (100 images/s): twice capacity. */
-  const locustMix = (t: ReturnType<typeof setup>, honour: boolean) => {
+  const locustMix = (t: ReturnType<typeof setup>, honour: boolean, tenEveryMs = 0) => {
     const random = rng(11);
     const user = (heavy: boolean): void => {
       void t.send(heavy ? 5 + Math.floor(random() * 6) : 1).then((o) => {
@@ -173,7 +173,8 @@ describe('admission control on arrival traces (simulated clock)', () => {
         t.sim.at(t.sim.now + backoff + think, () => user(heavy));
       });
     };
-    for (let u = 0; u < 400; u++) t.sim.at(u * 25, () => user(u % 4 === 3));
+    // Users arrive one every 25 ms, or as Locust spawns them: ten at once every tenEveryMs.
+    for (let u = 0; u < 400; u++) t.sim.at(tenEveryMs ? Math.floor(u / 10) * tenEveryMs : u * 25, () => user(u % 4 === 3));
   };
   const window = (outcomes: Outcome[], from: number, to: number) => {
     const steady = outcomes.filter((o) => o.sentAt >= from && o.doneAt <= to);
@@ -210,6 +211,20 @@ describe('admission control on arrival traces (simulated clock)', () => {
     // Batches keep their one turn in three: near a third of capacity, not a lane shed empty behind the photos
     expect(w.batchGoodput).toBeGreaterThan(0.25 * CAPACITY);
     expect(w.steady.filter((o) => o.status === 'expired')).toEqual([]);
+  });
+
+  it('keeps served batches under a second through Locust’s ramp into twice capacity (10 users at once a second)', async () => {
+    // Prepare: the 400 users of locustMix, spawned as Locust does. At the onset of overload photos keep arriving and
+    // take two turns in three; batches admitted on a count of the images queued at that moment waited over a second.
+    const t = setup({ deadlineMs: 10_000 });
+    locustMix(t, false, 1000);
+    // Act
+    await t.sim.run(70_000);
+    // Assess: the whole run, ramp included
+    const w = window(t.outcomes, 0, 70_000);
+    expect(w.goodput).toBeGreaterThan(0.85 * CAPACITY);
+    expect(w.p99Single).toBeLessThan(600);
+    expect(w.p99Batch).toBeLessThan(1000);
   });
 
   it('keeps delay bounded when the machine suddenly serves at half speed', async () => {

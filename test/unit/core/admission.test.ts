@@ -1,4 +1,4 @@
-import { AdmissionController, deadlineFrom, parseRequestTimeout, ServiceTimeEstimator, StandingQueue } from '../../../src/core/admission';
+import { AdmissionController, deadlineFrom, LaneDrain, parseRequestTimeout, ServiceTimeEstimator, StandingQueue } from '../../../src/core/admission';
 
 describe('ServiceTimeEstimator', () => {
   it('measures pool time per image from run durations: Little’s law while the pool is full', () => {
@@ -93,6 +93,45 @@ describe('StandingQueue (CoDel)', () => {
   });
 });
 
+describe('LaneDrain', () => {
+  it('measures a lane’s time per image from the gaps between its dispatches while its queue never emptied', () => {
+    // Prepare
+    const d = new LaneDrain(4000);
+    // Act: another lane took two turns in three, so this one dispatched every 24 ms
+    for (let t = 0; t <= 240; t += 24) d.dispatched(5, t);
+    // Assess
+    expect(d.msPerImage(240)).toBe(24);
+  });
+
+  it('leaves idle time out: the gap after the queue emptied is no sample', () => {
+    const d = new LaneDrain(10_000);
+    for (let t = 0; t <= 100; t += 10) d.dispatched(3, t);
+    d.dispatched(0, 110);
+    // Act: the next request arrives 5 s later and is dispatched at once, behind nothing
+    d.dispatched(2, 5110);
+    d.dispatched(1, 5120);
+    // Assess: 12 gaps of 10 ms; the 5 s in which nothing was queued are not one of them
+    expect(d.msPerImage(5120)).toBe(10);
+  });
+
+  it('leaves out a queue emptied by expiry, and says nothing until it has a few samples or when they are old', () => {
+    const d = new LaneDrain(1000);
+    d.dispatched(4, 0);
+    d.dispatched(3, 10);
+    d.emptied();
+    // Act: 3 s later the next request; the 2,990 ms before its first dispatch are no sample
+    d.dispatched(2, 3000);
+    d.dispatched(1, 3010);
+    // Assess
+    expect(d.msPerImage(3010)).toBeUndefined(); // one recent sample; the one at 10 ms is past the 1 s horizon
+    d.dispatched(1, 3020);
+    d.dispatched(1, 3030);
+    d.dispatched(1, 3040);
+    expect(d.msPerImage(3040)).toBe(10);
+    expect(d.msPerImage(5000)).toBeUndefined(); // all past the horizon
+  });
+});
+
 describe('AdmissionController', () => {
   const make = () => new AdmissionController({ targetMs: 50, intervalMs: 500, overloadBudgetMs: 100, maxQueuedImages: 50, initialServiceMs: 10 });
   /** Holds every image at 100 ms of sojourn for longer than an interval: the lane's queue stands. */
@@ -131,6 +170,22 @@ describe('AdmissionController', () => {
       reason: 'standing-queue',
     });
     expect(a.decide({ lane: 'batch', images: 5, ahead: 20, queued: 20, now: 600 })).toEqual({ admit: true });
+  });
+
+  it('predicts a wait by how fast the lane has drained lately, which counts the photos that keep arriving', () => {
+    // Prepare: batch images were dispatched every 25 ms with a batch queue behind them (photos took the other turns)
+    // and the first image of each request had waited 100 ms, so the lane stands.
+    const a = make();
+    for (let t = 0; t <= 600; t += 25) a.dispatched('batch', 100, 5, t);
+    // Act + Assess: 8 images ahead at the pool's 10 ms are 80 ms, under the 100 ms budget; at the lane's 25 ms, 200
+    expect(a.decide({ lane: 'batch', images: 5, ahead: 8, own: 8, queued: 8, now: 600 })).toMatchObject({
+      admit: false,
+      reason: 'standing-queue',
+      predictedWaitMs: 200,
+    });
+    expect(a.decide({ lane: 'batch', images: 5, ahead: 8, own: 3, queued: 8, now: 600 })).toEqual({ admit: true }); // 75 ms
+    // Its deadline: 3 + 5 images at 25 ms finish 200 ms from now, not 80 + 50
+    expect(a.decide({ lane: 'batch', images: 5, ahead: 8, own: 3, queued: 8, now: 600, deadline: 790 })).toMatchObject({ reason: 'deadline' });
   });
 
   it('sheds what could not finish before its deadline because of the work ahead, never for its own cost', () => {
