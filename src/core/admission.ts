@@ -84,9 +84,6 @@ export class ServiceTimeEstimator {
  */
 const REENTRY_INTERVALS = 2;
 
-/** How many CoDel intervals a class's drain-rate samples count for. */
-const DRAIN_HORIZON_INTERVALS = 8;
-
 export class StandingQueue {
   private firstAboveAt: number | undefined;
   private since: number | undefined;
@@ -144,6 +141,12 @@ export class StandingQueue {
 }
 
 /**
+ * How many CoDel intervals a class's drain-rate samples count for: past the two intervals in which a stand that shed
+ * can resume, long enough that a slow lane (a batch image every 50-100 ms) still has samples.
+ */
+const DRAIN_HORIZON_INTERVALS = 8;
+
+/**
  * How fast one class of work actually drains while it has a backlog: the mean time between its dispatches, counted
  * only across stretches where its queue never emptied (so idle time is not in it). A count of what is queued now
  * misses what the classes served first will bring meanwhile: at the onset of overload photos keep arriving and take
@@ -153,8 +156,8 @@ export class StandingQueue {
 export class LaneDrain {
   private readonly gaps: Array<{ at: number; ms: number }> = [];
   private next = 0;
-  /** When the last dispatch left images queued behind it; undefined once the queue emptied. */
-  private backloggedSince: number | undefined;
+  /** The last dispatch, if it left images queued behind it (so the queue has not emptied since). */
+  private lastDispatchAt: number | undefined;
 
   constructor(
     private readonly horizonMs: number,
@@ -164,18 +167,18 @@ export class LaneDrain {
 
   /** An image was dispatched, leaving `backlog` of the class queued. */
   dispatched(backlog: number, now: number): void {
-    if (this.backloggedSince !== undefined) {
-      const sample = { at: now, ms: now - this.backloggedSince };
+    if (this.lastDispatchAt !== undefined) {
+      const sample = { at: now, ms: now - this.lastDispatchAt };
       if (this.gaps.length < this.window) this.gaps.push(sample);
       else this.gaps[this.next] = sample;
       this.next = (this.next + 1) % this.window;
     }
-    this.backloggedSince = backlog > 0 ? now : undefined;
+    this.lastDispatchAt = backlog > 0 ? now : undefined;
   }
 
   /** The queue emptied without a dispatch (its last requests expired). */
   emptied(): void {
-    this.backloggedSince = undefined;
+    this.lastDispatchAt = undefined;
   }
 
   /** Milliseconds per image of this class while backlogged, recently; undefined without enough recent samples. */
@@ -196,7 +199,7 @@ export interface AdmissionQuery {
   /** Other requests' images that would run before the last of these. */
   ahead: number;
   /** Of those, the images of its own class queued before it: at the class's measured drain rate, its wait. */
-  own?: number;
+  own: number;
   /** Every queued image, for the hard bound. */
   queued: number;
   now: number;
@@ -266,20 +269,22 @@ export class AdmissionController {
   }
 
   decide(q: AdmissionQuery): AdmissionDecision {
-    // Two predictions, the larger wins: the work queued now at the pool's rate, and the images of its own class
-    // ahead at the rate that class has drained lately (which counts what classes served first bring meanwhile).
-    const drainMs = q.own === undefined ? undefined : this.drain(q.lane).msPerImage(q.now);
-    const own = q.own ?? 0;
-    const waitMs = Math.max(q.ahead * this.perImageMs, drainMs === undefined ? 0 : own * drainMs);
-    const finishMs = Math.max(waitMs + q.images * this.perImageMs, drainMs === undefined ? 0 : (own + q.images) * drainMs);
+    const overloaded = this.overloaded(q.lane, q.above ?? [], q.now);
+    // While a queue stands, two predictions and the larger wins: the work queued now at the pool's rate, and the images
+    // of its own lane at the rate that lane has drained lately (which counts what the lanes served first bring
+    // meanwhile, its own images included). Otherwise the pool's rate alone: a drain rate learnt in an overload that
+    // has just ended would refuse a calm request its deadline.
+    const drainMs = overloaded ? this.drain(q.lane).msPerImage(q.now) : undefined;
+    const waitMs = Math.max(q.ahead * this.perImageMs, drainMs === undefined ? 0 : q.own * drainMs);
+    const finishMs = Math.max(waitMs + q.images * this.perImageMs, drainMs === undefined ? 0 : (q.own + q.images) * drainMs);
     const shed = (reason: ShedReason): AdmissionDecision => {
       this.lane(q.lane).shed(q.now);
       return { admit: false, reason, retryAfterSeconds: Math.min(30, Math.max(1, Math.ceil(waitMs / 1000))), predictedWaitMs: waitMs };
     };
     if (q.queued + q.images > this.options.maxQueuedImages && q.queued > 0) return shed('queue-full');
     // Only queueing can make a request late here: with nothing ahead it runs at once, whatever it costs.
-    if (q.deadline !== undefined && (q.ahead > 0 || own > 0) && q.now + finishMs > q.deadline) return shed('deadline');
-    if (waitMs > this.options.overloadBudgetMs && this.overloaded(q.lane, q.above ?? [], q.now)) return shed('standing-queue');
+    if (q.deadline !== undefined && q.ahead > 0 && q.now + finishMs > q.deadline) return shed('deadline');
+    if (waitMs > this.options.overloadBudgetMs && overloaded) return shed('standing-queue');
     return { admit: true };
   }
 }

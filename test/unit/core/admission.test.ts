@@ -140,14 +140,14 @@ describe('AdmissionController', () => {
   };
 
   it('admits whatever a burst brings while no queue stands, however long the predicted wait', () => {
-    expect(make().decide({ lane: 'batch', images: 16, ahead: 30, queued: 30, now: 0 })).toEqual({ admit: true }); // 300 ms, thrice the budget
+    expect(make().decide({ lane: 'batch', images: 16, ahead: 30, own: 30, queued: 30, now: 0 })).toEqual({ admit: true }); // 300 ms, thrice the budget
   });
 
   it('while a queue stands, sheds what would wait past the budget, with a Retry-After of at least 1 s', () => {
     const a = make();
     stand(a);
-    expect(a.decide({ lane: 'single', images: 1, ahead: 10, queued: 10, now: 600 })).toEqual({ admit: true }); // 10 × 10 ms
-    expect(a.decide({ lane: 'single', images: 1, ahead: 11, queued: 11, now: 600 })).toEqual({
+    expect(a.decide({ lane: 'single', images: 1, ahead: 10, own: 10, queued: 10, now: 600 })).toEqual({ admit: true }); // 10 × 10 ms
+    expect(a.decide({ lane: 'single', images: 1, ahead: 11, own: 11, queued: 11, now: 600 })).toEqual({
       admit: false,
       reason: 'standing-queue',
       retryAfterSeconds: 1,
@@ -159,17 +159,17 @@ describe('AdmissionController', () => {
     const a = make();
     stand(a, 'batch');
     // 16 × 10 ms of its own work is over the 100 ms budget; the 2 images ahead are not
-    expect(a.decide({ lane: 'batch', images: 16, ahead: 2, queued: 2, now: 600 })).toEqual({ admit: true });
+    expect(a.decide({ lane: 'batch', images: 16, ahead: 2, own: 2, queued: 2, now: 600 })).toEqual({ admit: true });
   });
 
   it('counts a standing queue above as its own: batches wait for single photos', () => {
     const a = make();
     stand(a, 'single');
-    expect(a.decide({ lane: 'batch', above: ['single'], images: 5, ahead: 20, queued: 20, now: 600 })).toMatchObject({
+    expect(a.decide({ lane: 'batch', above: ['single'], images: 5, ahead: 20, own: 20, queued: 20, now: 600 })).toMatchObject({
       admit: false,
       reason: 'standing-queue',
     });
-    expect(a.decide({ lane: 'batch', images: 5, ahead: 20, queued: 20, now: 600 })).toEqual({ admit: true });
+    expect(a.decide({ lane: 'batch', images: 5, ahead: 20, own: 20, queued: 20, now: 600 })).toEqual({ admit: true });
   });
 
   it('predicts a wait by how fast the lane has drained lately, which counts the photos that keep arriving', () => {
@@ -183,26 +183,38 @@ describe('AdmissionController', () => {
       reason: 'standing-queue',
       predictedWaitMs: 200,
     });
-    expect(a.decide({ lane: 'batch', images: 5, ahead: 8, own: 3, queued: 8, now: 600 })).toEqual({ admit: true }); // 75 ms
+    expect(a.decide({ lane: 'batch', images: 5, ahead: 8, own: 3, queued: 8, now: 600 })).toEqual({ admit: true }); // max(80, 3 × 25) ms
     // Its deadline: 3 + 5 images at 25 ms finish 200 ms from now, not 80 + 50
     expect(a.decide({ lane: 'batch', images: 5, ahead: 8, own: 3, queued: 8, now: 600, deadline: 790 })).toMatchObject({ reason: 'deadline' });
+  });
+
+  it('leaves the drain rate out once no queue stands: a calm request is not refused its deadline for a past overload', () => {
+    // Prepare: the batch lane stood, its images dispatched every 25 ms
+    const a = make();
+    for (let t = 0; t <= 600; t += 25) a.dispatched('batch', 100, 5, t);
+    const query = { lane: 'batch', images: 5, ahead: 8, own: 3, queued: 8 };
+    expect(a.decide({ ...query, now: 600, deadline: 740 })).toMatchObject({ reason: 'deadline' }); // 8 × 25 ms
+    // Act: an interval without a shed ends the stand; the 25 ms samples are still recent
+    expect(a.standing('batch', 1100)).toBe(false);
+    // Assess: 8 ahead and 5 own at the pool's 10 ms finish in 130 ms
+    expect(a.decide({ ...query, now: 1100, deadline: 1240 })).toEqual({ admit: true });
   });
 
   it('sheds what could not finish before its deadline because of the work ahead, never for its own cost', () => {
     const a = make();
     // 30 ahead + 5 own at 10 ms: done 350 ms from now
-    expect(a.decide({ lane: 'batch', images: 5, ahead: 30, queued: 30, now: 1000, deadline: 1349 })).toMatchObject({
+    expect(a.decide({ lane: 'batch', images: 5, ahead: 30, own: 30, queued: 30, now: 1000, deadline: 1349 })).toMatchObject({
       admit: false,
       reason: 'deadline',
     });
-    expect(a.decide({ lane: 'batch', images: 5, ahead: 30, queued: 30, now: 1000, deadline: 1350 })).toEqual({ admit: true });
-    expect(a.decide({ lane: 'batch', images: 16, ahead: 0, queued: 0, now: 1000, deadline: 1001 })).toEqual({ admit: true });
+    expect(a.decide({ lane: 'batch', images: 5, ahead: 30, own: 30, queued: 30, now: 1000, deadline: 1350 })).toEqual({ admit: true });
+    expect(a.decide({ lane: 'batch', images: 16, ahead: 0, own: 0, queued: 0, now: 1000, deadline: 1001 })).toEqual({ admit: true });
   });
 
   it('sheds past the hard queue bound, but never refuses the first request into an empty queue', () => {
     const a = make();
-    expect(a.decide({ lane: 'single', images: 1, ahead: 0, queued: 50, now: 0 })).toMatchObject({ admit: false, reason: 'queue-full' });
-    expect(a.decide({ lane: 'batch', images: 64, ahead: 0, queued: 0, now: 0 })).toEqual({ admit: true });
+    expect(a.decide({ lane: 'single', images: 1, ahead: 0, own: 0, queued: 50, now: 0 })).toMatchObject({ admit: false, reason: 'queue-full' });
+    expect(a.decide({ lane: 'batch', images: 64, ahead: 0, own: 0, queued: 0, now: 0 })).toEqual({ admit: true });
   });
 });
 
