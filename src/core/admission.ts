@@ -35,6 +35,24 @@ export interface AdmissionOptions {
   window?: number;
 }
 
+/** The last `size` samples recorded, the oldest overwritten first. */
+class RecentSamples<T> {
+  private readonly items: T[] = [];
+  private next = 0;
+
+  constructor(private readonly size: number) {}
+
+  record(sample: T): void {
+    if (this.items.length < this.size) this.items.push(sample);
+    else this.items[this.next] = sample;
+    this.next = (this.next + 1) % this.size;
+  }
+
+  get all(): readonly T[] {
+    return this.items;
+  }
+}
+
 /**
  * The pool's time per image at full use, from executor runs. A run that took `durationMs` while on average
  * `concurrency` runs were in flight (itself included) drained `max(concurrency, parallelism) / durationMs` images per
@@ -44,14 +62,11 @@ export interface AdmissionOptions {
  * every image look slow.
  */
 export class ServiceTimeEstimator {
-  private readonly samples: number[] = [];
-  private next = 0;
+  private readonly samples: RecentSamples<number>;
   private estimate: number;
 
-  constructor(
-    initialMs: number,
-    private readonly window = 64,
-  ) {
+  constructor(initialMs: number, window = 64) {
+    this.samples = new RecentSamples(window);
     this.estimate = initialMs;
   }
 
@@ -63,10 +78,8 @@ export class ServiceTimeEstimator {
   observe(durationMs: number, concurrency: number, parallelism: number): void {
     if (!(durationMs > 0) || !(concurrency > 0)) return;
     const sample = durationMs / Math.max(concurrency, parallelism);
-    if (this.samples.length < this.window) this.samples.push(sample);
-    else this.samples[this.next] = sample;
-    this.next = (this.next + 1) % this.window;
-    const sorted = [...this.samples].sort((a, b) => a - b);
+    this.samples.record(sample);
+    const sorted = [...this.samples.all].sort((a, b) => a - b);
     const trim = sorted.length >= 3 ? Math.max(1, Math.floor(sorted.length / 10)) : 0;
     const kept = sorted.slice(trim, sorted.length - trim);
     this.estimate = kept.reduce((sum, v) => sum + v, 0) / kept.length;
@@ -154,25 +167,21 @@ const DRAIN_HORIZON_INTERVALS = 8;
  * Samples older than `horizonMs` are forgotten, so a past overload does not make a calm queue look slow.
  */
 export class LaneDrain {
-  private readonly gaps: Array<{ at: number; ms: number }> = [];
-  private next = 0;
+  private readonly gaps: RecentSamples<{ at: number; ms: number }>;
   /** The last dispatch, if it left images queued behind it (so the queue has not emptied since). */
   private lastDispatchAt: number | undefined;
 
   constructor(
     private readonly horizonMs: number,
-    private readonly window = 32,
+    window = 32,
     private readonly minSamples = 4,
-  ) {}
+  ) {
+    this.gaps = new RecentSamples(window);
+  }
 
   /** An image was dispatched, leaving `backlog` of the class queued. */
   dispatched(backlog: number, now: number): void {
-    if (this.lastDispatchAt !== undefined) {
-      const sample = { at: now, ms: now - this.lastDispatchAt };
-      if (this.gaps.length < this.window) this.gaps.push(sample);
-      else this.gaps[this.next] = sample;
-      this.next = (this.next + 1) % this.window;
-    }
+    if (this.lastDispatchAt !== undefined) this.gaps.record({ at: now, ms: now - this.lastDispatchAt });
     this.lastDispatchAt = backlog > 0 ? now : undefined;
   }
 
@@ -183,7 +192,7 @@ export class LaneDrain {
 
   /** Milliseconds per image of this class while backlogged, recently; undefined without enough recent samples. */
   msPerImage(now: number): number | undefined {
-    const recent = this.gaps.filter((g) => now - g.at <= this.horizonMs);
+    const recent = this.gaps.all.filter((g) => now - g.at <= this.horizonMs);
     if (recent.length < this.minSamples) return undefined;
     return recent.reduce((sum, g) => sum + g.ms, 0) / recent.length;
   }

@@ -132,8 +132,7 @@ export class ScheduledEngine implements InferenceEngine {
     if (priority !== 'interactive') return;
     const lane = this.laneFor(images, priority);
     const now = this.now();
-    const ahead = this.imagesAhead(lane, images, now);
-    const own = lane.queue.aheadOf(images);
+    const { ahead, own } = this.imagesAhead(lane, images, now);
     const decision = this.admission.decide({
       lane: lane.name,
       above: this.guardedAbove(lane),
@@ -155,8 +154,7 @@ export class ScheduledEngine implements InferenceEngine {
     const now = this.now();
     const above = this.guardedAbove(this.byName[lane]);
     if (!this.admission.overloaded(lane, above, now)) return undefined;
-    const ahead = this.imagesAhead(this.byName[lane], 1, now);
-    const own = this.byName[lane].queue.aheadOf(1);
+    const { ahead, own } = this.imagesAhead(this.byName[lane], 1, now);
     const decision = this.admission.decide({ lane, above, images: 1, ahead, own, queued: this.queued(), now });
     return decision.admit ? undefined : this.refusal(lane, decision, ahead);
   }
@@ -232,9 +230,10 @@ export class ScheduledEngine implements InferenceEngine {
    * lane; of the lanes above, what they get while this one takes its one turn in `every`; and the shares the lanes
    * below are owed meanwhile. Counting every image above would make a batch wait for all queued photos, which it
    * does not; but a lane above whose queue stands refills as fast as it drains, so it takes all its turns.
-   * Future arrivals are not counted otherwise: this is the work queued ahead, not a forecast.
+   * Future arrivals are not counted otherwise: this is the work queued ahead, not a forecast. `own`: the images of
+   * its own lane among them (admission times those at the lane's drain rate).
    */
-  private imagesAhead(lane: Lane, n: number, now: number): number {
+  private imagesAhead(lane: Lane, n: number, now: number): { ahead: number; own: number } {
     const at = this.lanes.indexOf(lane);
     const own = lane.queue.aheadOf(n);
     const above = this.lanes.slice(0, at);
@@ -245,7 +244,7 @@ export class ScheduledEngine implements InferenceEngine {
     const served = ahead + n;
     // A lane below with work keeps its share while this request waits: its requests bring several images each.
     for (const l of this.lanes.slice(at + 1)) if (l.queue.length > 0) ahead += Math.ceil(served / (l.every - 1));
-    return ahead;
+    return { ahead, own };
   }
 
   /**
