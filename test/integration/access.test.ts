@@ -97,7 +97,9 @@ describe('access: API keys', () => {
 
 describe('access: a token bucket per client', () => {
   // B's photos differ in a few bytes after the JPEG's end: each is classified, never answered from the response cache
-  // in a few ms, so B stays a client at its natural pace (well under its 50/s) and its latency means inference.
+  // in a few ms, so its latency means inference. B sends at most one request per 50 ms (20/s, well under its 50/s
+  // with burst 100): unpaced, a fast machine answers it in under 10 ms and B would exhaust its own bucket.
+  const paceMs = 50;
   let n = 0;
   const distinct = () => new Uint8Array(Buffer.concat([goldfish, Buffer.from(`#${n++}`)]));
 
@@ -119,7 +121,11 @@ describe('access: a token bucket per client', () => {
     const started = performance.now();
     const timer = setInterval(() => flood.push(send('POST', '/predict', noisy, goldfish)), 40);
     const during: Array<Awaited<ReturnType<typeof send>>> = [];
-    while (performance.now() - started < floodS * 1000) during.push(await send('POST', '/predict', other, distinct()));
+    while (performance.now() - started < floodS * 1000) {
+      const sentAt = performance.now();
+      during.push(await send('POST', '/predict', other, distinct()));
+      await new Promise((r) => setTimeout(r, Math.max(0, paceMs - (performance.now() - sentAt))));
+    }
     clearInterval(timer);
     const a = await Promise.all(flood);
 

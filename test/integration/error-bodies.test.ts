@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import { localCredentials } from '../../src/handlers/deps/local-credentials';
 import { ERROR_CODES } from '../../src/openapi/document';
 import { buildZip } from '../unit/adapters/zip-builder';
-import { API, authHeaders, call, type Json, keyOf, multipart, photo } from './helpers';
+import { API, authHeaders, call, type Json, keyOf, lateBody, multipart, photo } from './helpers';
 
 const REQUEST_ID = expect.stringMatching(/^[\w-]{8,}$/);
 const BUCKET = 'image-classifier-local';
@@ -173,7 +173,11 @@ describe('error bodies over HTTP: 4xx', () => {
 
 describe('error bodies over HTTP: 5xx a client is meant to read', () => {
   it('504 TIMEOUT with Retry-After: the deadline (X-Request-Timeout) passed in the queue, nothing was classified', async () => {
-    const res = await call('POST', '/predict', { body: await freshPhoto(), headers: { ...JPEG, 'X-Request-Timeout': '1' } });
+    // Prepare: the body arrives 300 ms after the headers, so the 50 ms deadline has passed before the handler runs
+    const body = lateBody(await freshPhoto(), 300);
+    // Act
+    const res = await call('POST', '/predict', { body, headers: { ...JPEG, 'X-Request-Timeout': '50' } });
+    // Assess
     expect(res.headers.get('retry-after')).toBe('1');
     expect(seen(res)).toEqual({
       status: 504,

@@ -30,7 +30,9 @@ export function keyOf(client: 'other' | 'noisy'): string {
 }
 
 export async function call(method: string, path: string, init: { body?: RequestInit['body']; headers?: Record<string, string> } = {}): Promise<Json> {
-  const res = await fetch(`${API()}${path}`, { method, ...init, headers: { ...authHeaders(), ...init.headers } });
+  // A streamed body needs half-duplex, the only mode fetch has.
+  const duplex: Pick<RequestInit, 'duplex'> = init.body instanceof ReadableStream ? { duplex: 'half' } : {};
+  const res = await fetch(`${API()}${path}`, { method, ...init, ...duplex, headers: { ...authHeaders(), ...init.headers } });
   const text = await res.text();
   let body: Json['body'];
   try {
@@ -39,6 +41,27 @@ export async function call(method: string, path: string, init: { body?: RequestI
     body = { text };
   }
   return { status: res.status, headers: res.headers, body };
+}
+
+/**
+ * A body whose first byte goes with the headers and whose rest follows `delayMs` later, as over a slow uplink. The
+ * gateway's clock starts at the headers, so the delay counts against the request's deadline before any handler runs,
+ * however fast the machine. (fetch sends the headers with the first chunk, hence the one-byte head.)
+ */
+export function lateBody(bytes: Uint8Array, delayMs: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (sent === 0) {
+        sent = 1;
+        controller.enqueue(bytes.subarray(0, 1));
+        return;
+      }
+      await new Promise((r) => setTimeout(r, delayMs));
+      controller.enqueue(bytes.subarray(1));
+      controller.close();
+    },
+  });
 }
 
 export function multipart(files: Array<{ field: string; name: string; data: Buffer; type: string }>, fields: Record<string, string> = {}): FormData {

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { imagesDir } from '../../src/shared/paths';
 import { runLoad } from '../../src/tools/bench/load';
 import { ensurePhotoVariants } from '../../src/tools/load/photo-variants';
-import { API, authHeaders, call, multipart, photo } from './helpers';
+import { API, authHeaders, call, lateBody, multipart, photo } from './helpers';
 
 const MIME: Record<string, string> = { '.jpg': 'image/jpeg', '.png': 'image/png', '.webp': 'image/webp' };
 
@@ -69,13 +69,11 @@ describe('overload: a burst far beyond capacity is shed cleanly', () => {
 
 describe('deadlines', () => {
   it('drops work whose deadline passed before inference: 504 TIMEOUT, nothing classified', async () => {
-    // Prepare: 1 ms is over before the body is even parsed
+    // Prepare: a 50 ms deadline, and a body that arrives 300 ms after the headers
     const classified = await metric('images_classified_total');
+    const bytes = new Uint8Array(await freshPhoto());
     // Act
-    const res = await call('POST', '/predict', {
-      body: new Uint8Array(await freshPhoto()),
-      headers: { 'Content-Type': 'image/jpeg', 'X-Request-Timeout': '1' },
-    });
+    const res = await call('POST', '/predict', { body: lateBody(bytes, 300), headers: { 'Content-Type': 'image/jpeg', 'X-Request-Timeout': '50' } });
     // Assess
     expect(res.status).toBe(504);
     expect(res.body).toMatchObject({ code: 'TIMEOUT' });
