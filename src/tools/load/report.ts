@@ -290,7 +290,10 @@ function cpuRows(c: CpuBudget): string[][] {
     for (const t of p.threads.filter((t) => t.cpuS >= 0.05))
       rows.push([`  thread ${t.name}`, String(t.threads), num(t.cpuS), busy(t.cpuS), share(t.cpuS)]);
   }
-  rows.push(['everything else on the machine', '', num(c.machineBusyS - ours), busy(c.machineBusyS - ours), share(c.machineBusyS - ours)]);
+  // The machine's total (/proc/stat, counted in ticks, read at both ends) and the processes' own times (read every 250
+  // ms) disagree by a second or so over minutes: a difference below zero is that skew, not negative work.
+  const rest = Math.max(0, c.machineBusyS - ours);
+  rows.push(['everything else on the machine', '', num(rest), busy(rest), share(rest)]);
   rows.push(['machine (all processes)', '', num(c.machineBusyS), busy(c.machineBusyS), `of ${c.cores} cores × ${num(c.wallS, 0)} s`]);
   return rows;
 }

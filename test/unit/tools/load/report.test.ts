@@ -38,3 +38,24 @@ describe('run report: cost section', () => {
     expect(html).toMatch(/<code>timings\.totalMs<\/code>/);
   });
 });
+
+describe('run report: CPU budget', () => {
+  it("shows the rest of the machine as 0, not negative, when the processes' own times exceed the machine's total", () => {
+    // Prepare: the two counters are read at different moments; over minutes they differ by a second or so
+    const cpu = {
+      wallS: 180,
+      cores: 2,
+      machineBusyS: 320,
+      processes: [
+        { label: 'serverless-offline', pid: 10, cpuS: 285, threads: [] },
+        { label: 'locust', pid: 11, cpuS: 37.2, threads: [] },
+      ],
+      loadavg: { start: '0.10 0.10 0.10 1/100 1', end: '1.80 1.50 0.90 1/100 1' },
+    };
+    // Act
+    const md = renderRunMarkdown({ ...loadRun(FIXTURE, undefined, 3008), cpu });
+    // Assess
+    expect(md).toMatch(/\| everything else on the machine \| {2}\| 0(\.0+)? \| 0\.00 \| 0(\.0)? ?% \|/);
+    expect(md).toMatch(/\| machine \(all processes\) \| {2}\| 320(\.0+)? \|/);
+  });
+});
