@@ -218,7 +218,19 @@ export interface AdmissionQuery {
 
 export type ShedReason = 'standing-queue' | 'deadline' | 'queue-full';
 
-export type AdmissionDecision = { admit: true } | { admit: false; reason: ShedReason; retryAfterSeconds: number; predictedWaitMs: number };
+/**
+ * What a refused request's predicted wait was counted from, so a refusal can say why: the images ahead of it at the
+ * pool's rate, or its own lane's images ahead at the rate that lane has drained lately.
+ */
+export interface WaitBasis {
+  by: 'pool' | 'lane';
+  images: number;
+  msPerImage: number;
+}
+
+export type AdmissionDecision =
+  | { admit: true }
+  | { admit: false; reason: ShedReason; retryAfterSeconds: number; predictedWaitMs: number; basis: WaitBasis };
 
 export class AdmissionController {
   private readonly estimator: ServiceTimeEstimator;
@@ -284,11 +296,16 @@ export class AdmissionController {
     // meanwhile, its own images included). Otherwise the pool's rate alone: a drain rate learnt in an overload that
     // has just ended would refuse a calm request its deadline.
     const drainMs = overloaded ? this.drain(q.lane).msPerImage(q.now) : undefined;
-    const waitMs = Math.max(q.ahead * this.perImageMs, drainMs === undefined ? 0 : q.own * drainMs);
+    const poolWaitMs = q.ahead * this.perImageMs;
+    const basis: WaitBasis =
+      drainMs !== undefined && q.own * drainMs > poolWaitMs
+        ? { by: 'lane', images: q.own, msPerImage: drainMs }
+        : { by: 'pool', images: q.ahead, msPerImage: this.perImageMs };
+    const waitMs = basis.images * basis.msPerImage;
     const finishMs = Math.max(waitMs + q.images * this.perImageMs, drainMs === undefined ? 0 : (q.own + q.images) * drainMs);
     const shed = (reason: ShedReason): AdmissionDecision => {
       this.lane(q.lane).shed(q.now);
-      return { admit: false, reason, retryAfterSeconds: Math.min(30, Math.max(1, Math.ceil(waitMs / 1000))), predictedWaitMs: waitMs };
+      return { admit: false, reason, retryAfterSeconds: Math.min(30, Math.max(1, Math.ceil(waitMs / 1000))), predictedWaitMs: waitMs, basis };
     };
     if (q.queued + q.images > this.options.maxQueuedImages && q.queued > 0) return shed('queue-full');
     // Only queueing can make a request late here: with nothing ahead it runs at once, whatever it costs.

@@ -172,7 +172,7 @@ describe('error bodies over HTTP: 4xx', () => {
 });
 
 describe('error bodies over HTTP: 5xx a client is meant to read', () => {
-  it('504 TIMEOUT with Retry-After: the deadline (X-Request-Timeout) passed in the queue, nothing was classified', async () => {
+  it('504 TIMEOUT with Retry-After: the deadline (X-Request-Timeout) passed before the request reached the queue, nothing was classified', async () => {
     // Prepare: the body arrives 300 ms after the headers, so the 50 ms deadline has passed before the handler runs
     const body = lateBody(await freshPhoto(), 300);
     // Act
@@ -184,14 +184,14 @@ describe('error bodies over HTTP: 5xx a client is meant to read', () => {
       body: errorBody(
         'Timeout',
         'TIMEOUT',
-        expect.stringMatching(/^the request's deadline passed after \d+ ms in the queue; nothing was classified$/),
+        expect.stringMatching(/^the request's deadline passed \d+ ms before it reached the queue; nothing was classified$/),
       ),
     });
   });
 
   it('503 OVERLOADED with Retry-After: a photo that cannot finish before its deadline behind queued work', async () => {
-    // Prepare: a batch of fresh photos keeps the queue non-empty for a while; photos that must finish within 1 ms
-    // and have images ahead of them are shed at once (the others time out in the queue, or run first).
+    // Prepare: a batch of fresh photos keeps the queue non-empty for a while; photos that must finish within 5 ms
+    // and have images ahead of them are shed at once (the others run first, or reach the queue already late: 504).
     const batch = await Promise.all(
       Array.from({ length: 16 }, async (_, i) => ({ field: 'files', name: `${i}.jpg`, data: Buffer.from(await freshPhoto()), type: 'image/jpeg' })),
     );
@@ -207,7 +207,7 @@ describe('error bodies over HTTP: 5xx a client is meant to read', () => {
       const photos: Array<Promise<Json>> = [];
       for (let i = 0; i < 10; i++) {
         await new Promise((r) => setTimeout(r, 15));
-        photos.push(call('POST', '/predict', { body: new Uint8Array(photo('goldfish.jpg')), headers: { ...JPEG, 'X-Request-Timeout': '1' } }));
+        photos.push(call('POST', '/predict', { body: new Uint8Array(photo('goldfish.jpg')), headers: { ...JPEG, 'X-Request-Timeout': '5' } }));
       }
       shed = (await Promise.all(photos)).find((r) => r.status === 503);
       await queued;
@@ -220,7 +220,9 @@ describe('error bodies over HTTP: 5xx a client is meant to read', () => {
       body: errorBody(
         'Overloaded',
         'OVERLOADED',
-        expect.stringMatching(/^cannot finish before the request's deadline: \d+ images ahead, predicted wait \d+ ms$/),
+        expect.stringMatching(
+          /^cannot finish before the request's deadline: \d+ images ahead (in its lane, which drains )?at \d+\.\d ms per image: predicted wait \d+ ms$/,
+        ),
       ),
     });
   });

@@ -130,8 +130,14 @@ export class ScheduledEngine implements InferenceEngine {
 
   precheck(images: number, priority: Priority, deadline?: Deadline): void {
     if (priority !== 'interactive') return;
-    const lane = this.laneFor(images, priority);
     const now = this.now();
+    if (deadline !== undefined && now >= deadline) {
+      // Late already (a slow upload, a long wait for the HTTP thread): the client has stopped waiting, so this is a
+      // timeout, whatever is queued, and not a shed that would count as overload.
+      this.expiredCount++;
+      throw new TimeoutError(`the request's deadline passed ${Math.round(now - deadline)} ms before it reached the queue; nothing was classified`);
+    }
+    const lane = this.laneFor(images, priority);
     const { ahead, own } = this.imagesAhead(lane, images, now);
     const decision = this.admission.decide({
       lane: lane.name,
@@ -143,7 +149,7 @@ export class ScheduledEngine implements InferenceEngine {
       now,
       deadline,
     });
-    if (!decision.admit) throw this.refusal(lane.name, decision, ahead);
+    if (!decision.admit) throw this.refusal(lane.name, decision);
   }
 
   /**
@@ -156,14 +162,17 @@ export class ScheduledEngine implements InferenceEngine {
     if (!this.admission.overloaded(lane, above, now)) return undefined;
     const { ahead, own } = this.imagesAhead(this.byName[lane], 1, now);
     const decision = this.admission.decide({ lane, above, images: 1, ahead, own, queued: this.queued(), now });
-    return decision.admit ? undefined : this.refusal(lane, decision, ahead);
+    return decision.admit ? undefined : this.refusal(lane, decision);
   }
 
-  private refusal(lane: LaneName, d: Exclude<AdmissionDecision, { admit: true }>, ahead: number): OverloadedError {
+  private refusal(lane: LaneName, d: Exclude<AdmissionDecision, { admit: true }>): OverloadedError {
     this.shedCount++;
     const key = `${lane}/${d.reason}`;
     this.shedBy.set(key, (this.shedBy.get(key) ?? 0) + 1);
-    const wait = `${ahead} images ahead, predicted wait ${Math.round(d.predictedWaitMs)} ms`;
+    const { by, images, msPerImage } = d.basis;
+    const rate = `${msPerImage.toFixed(1)} ms per image`;
+    const counted = by === 'lane' ? `${images} images ahead in its lane, which drains at ${rate}` : `${images} images ahead at ${rate}`;
+    const wait = `${counted}: predicted wait ${Math.round(d.predictedWaitMs)} ms`;
     const message =
       d.reason === 'queue-full'
         ? `at capacity: ${this.queued()} images queued`

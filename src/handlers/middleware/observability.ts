@@ -124,7 +124,7 @@ export const prom = {
   }),
   expired: trackedCounter({
     name: MetricName.expired,
-    help: 'Requests dropped unclassified because their deadline passed while they waited.',
+    help: 'Requests dropped unclassified because their deadline passed before their images ran (on arrival, or while they waited).',
     registry,
   }),
   servicePerImage: trackedGauge({

@@ -215,6 +215,58 @@ describe('ScheduledEngine', () => {
     expect(engine.stats()).toMatchObject({ expired: 1, queued: 0 });
   });
 
+  it('answers a request already past its deadline TIMEOUT at once, whatever is queued: not a shed, and nothing runs', async () => {
+    // Prepare: an image runs and 5 wait, so a late request has images ahead of it
+    const ex = new ManualExecutor();
+    const engine = make(ex);
+    void engine.infer('m', [img('first')], 'interactive');
+    void engine.infer('m', ['q1', 'q2', 'q3', 'q4', 'q5'].map(img), 'interactive');
+    await new Promise((r) => setImmediate(r));
+    clock = 200;
+    // Act
+    const late = engine.infer('m', [img('late')], 'interactive', 150).catch((err: unknown) => err);
+    // Assess
+    await expect(late).resolves.toMatchObject({
+      code: 'TIMEOUT',
+      statusCode: 504,
+      message: "the request's deadline passed 50 ms before it reached the queue; nothing was classified",
+    });
+    expect(engine.stats()).toMatchObject({ expired: 1, shed: 0, queued: 5 });
+    expect(() => engine.precheck(1, 'interactive', 200)).toThrow(expect.objectContaining({ code: 'TIMEOUT' }));
+    expect(() => engine.precheck(1, 'interactive', 201)).not.toThrow(expect.objectContaining({ code: 'TIMEOUT' }));
+  });
+
+  it("says what a refused wait was counted from: its lane's images ahead, at the rate that lane has drained", async () => {
+    // Prepare: each 30 ms, a 2-image batch and 2 photos arrive and 3 images run, 10 ms each. Photos take two turns in
+    // three, so batch images leave every 30 ms and the batch queue stands and grows; no photo is left queued.
+    const ex = new ManualExecutor();
+    const engine = make(ex);
+    void engine.infer('m', [img('first')], 'interactive');
+    for (let i = 0; i < 30; i++) {
+      void engine.infer('m', [img(`b${i}a`), img(`b${i}b`)], 'interactive');
+      for (let k = 0; k < 3; k++) {
+        if (k < 2) void engine.infer('m', [img(`s${i}.${k}`)], 'interactive');
+        await new Promise((r) => setImmediate(r));
+        clock += 10;
+        await ex.finishOne();
+      }
+    }
+    expect(engine.stats().standing).toEqual(['batch']);
+    // Act: a 5-image batch that must finish within 100 ms
+    const refusal = (() => {
+      try {
+        engine.precheck(5, 'interactive', clock + 100);
+      } catch (err) {
+        return err as Error;
+      }
+      return undefined;
+    })();
+    // Assess: at the pool's 10 ms per image the turn count would say far less than the lane's measured 30 ms
+    expect(refusal?.message).toMatch(
+      /^cannot finish before the request's deadline: \d+ images ahead in its lane, which drains at 30\.0 ms per image: predicted wait \d+ ms$/,
+    );
+  });
+
   it('measures its service time from run durations, not from the idle time between runs', async () => {
     // Prepare
     const ex = new ManualExecutor();

@@ -152,6 +152,7 @@ describe('AdmissionController', () => {
       reason: 'standing-queue',
       retryAfterSeconds: 1,
       predictedWaitMs: 110,
+      basis: { by: 'pool', images: 11, msPerImage: 10 },
     });
   });
 
@@ -182,6 +183,7 @@ describe('AdmissionController', () => {
       admit: false,
       reason: 'standing-queue',
       predictedWaitMs: 200,
+      basis: { by: 'lane', images: 8, msPerImage: 25 },
     });
     expect(a.decide({ lane: 'batch', images: 5, ahead: 8, own: 3, queued: 8, now: 600 })).toEqual({ admit: true }); // max(80, 3 × 25) ms
     // Its deadline: 3 + 5 images at 25 ms finish 200 ms from now, not 80 + 50
