@@ -342,8 +342,24 @@ export function parseRequestTimeout(
 }
 
 /**
- * A request's deadline on the performance.now() clock: its timeout counted from when the gateway received it (API
- * Gateway's and serverless-offline's `requestTimeEpoch`, epoch ms), so what it waited before the handler ran counts.
+ * A request's deadline on the performance.now() clock. A client's own timeout counts from when the gateway received
+ * the request (API Gateway's and serverless-offline's `requestTimeEpoch`): the client's clock started when it sent it.
+ * A route's default counts from the handler's start, once the body is in: a client that asked for no deadline is not
+ * refused for a slow upload or a busy HTTP thread, only kept from waiting in our queue without end.
+ */
+export function requestDeadline(
+  clientTimeoutMs: number | undefined,
+  defaultMs: number,
+  receivedEpochMs: number | undefined,
+  now = performance.now(),
+  epochNow = Date.now(),
+): number {
+  return clientTimeoutMs === undefined ? now + defaultMs : deadlineFrom(receivedEpochMs, clientTimeoutMs, now, epochNow);
+}
+
+/**
+ * `timeoutMs` on the performance.now() clock, counted from when the gateway received the request (epoch ms), so what
+ * it waited before the handler ran counts.
  */
 export function deadlineFrom(receivedEpochMs: number | undefined, timeoutMs: number, now = performance.now(), epochNow = Date.now()): number {
   const waited = typeof receivedEpochMs === 'number' && receivedEpochMs > 0 ? Math.max(0, epochNow - receivedEpochMs) : 0;

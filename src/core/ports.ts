@@ -28,13 +28,13 @@ export type ScoresOrError = { ok: true; value: Scores } | { ok: false; error: Er
  */
 export interface InferenceEngine {
   /**
-   * Scores each image; a bad image fails only its own slot. Throws (OverloadedError, NotReadyError)
-   * when the whole call is refused.
+   * Scores each image; a bad image fails only its own slot. Throws (OverloadedError, TimeoutError, NotReadyError)
+   * when the whole call is refused or its deadline passes before its images run.
    */
   infer(model: string, images: readonly Uint8Array[], priority: Priority, deadline?: Deadline): Promise<ScoresOrError[]>;
   /**
-   * Throws the OverloadedError that infer() would, without doing any work: lets a handler shed a request
-   * before it decodes the body.
+   * Throws the OverloadedError or TimeoutError that infer() would at once, without queueing or classifying anything
+   * (the refusal is counted): lets a handler refuse a request before it decodes the body.
    */
   precheck(images: number, priority: Priority, deadline?: Deadline): void;
   /** Resolves once every model is loaded and warmed up. */

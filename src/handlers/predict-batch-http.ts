@@ -1,7 +1,7 @@
 // Trigger: API Gateway, POST /predict/batch — up to MAX_BATCH_IMAGES images, one result per image, in order.
 
 import { config } from '../config';
-import { deadlineFrom, parseRequestTimeout } from '../core/admission';
+import { parseRequestTimeout, requestDeadline } from '../core/admission';
 import { classifyImages, resolveModel } from '../core/classify';
 import { publicError } from '../core/errors';
 import { cacheHeader, getClassifier } from './deps/classifier';
@@ -21,7 +21,7 @@ export const handler = httpHandler(async (event, context) => {
     { requestTimeout: headerOf(event, 'x-request-timeout'), grpcTimeout: headerOf(event, 'grpc-timeout') },
     deadlines.maxBatchMs,
   );
-  const deadline = deadlineFrom(event.requestContext?.requestTimeEpoch, timeoutMs ?? deadlines.batchMs);
+  const deadline = requestDeadline(timeoutMs, deadlines.batchMs, event.requestContext?.requestTimeEpoch);
   const { images, fields } = await readImages(event, config().limits, true);
   const q = event.queryStringParameters ?? {};
   const model = resolveModel(deps.catalog, (fields.model as string | undefined) ?? q.model);

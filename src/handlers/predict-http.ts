@@ -1,7 +1,7 @@
 // Trigger: API Gateway, POST /predict — one image, top-k labels.
 import { createHash } from 'node:crypto';
 import { config } from '../config';
-import { deadlineFrom, parseRequestTimeout } from '../core/admission';
+import { parseRequestTimeout, requestDeadline } from '../core/admission';
 import { classifyImage } from '../core/classify';
 import { cacheHeader, getClassifier } from './deps/classifier';
 import { headerOf } from './middleware/headers';
@@ -20,7 +20,7 @@ export const handler = httpHandler(async (event, context) => {
     { requestTimeout: headerOf(event, 'x-request-timeout'), grpcTimeout: headerOf(event, 'grpc-timeout') },
     deadlines.maxPredictMs,
   );
-  const deadline = deadlineFrom(event.requestContext?.requestTimeEpoch, timeoutMs ?? deadlines.predictMs);
+  const deadline = requestDeadline(timeoutMs, deadlines.predictMs, event.requestContext?.requestTimeEpoch);
   deps.engine.precheck(1, 'interactive', deadline);
   const { images, fields } = await readImages(event, config().limits, false);
   const q = event.queryStringParameters ?? {};

@@ -71,14 +71,25 @@ describe('deadlines', () => {
   it('drops work whose deadline passed before inference: 504 TIMEOUT, nothing classified', async () => {
     // Prepare: a 50 ms deadline, and a body that arrives 300 ms after the headers
     const classified = await metric('images_classified_total');
+    const expired = await metric('inference_expired_requests_total');
     const bytes = new Uint8Array(await freshPhoto());
     // Act
     const res = await call('POST', '/predict', { body: lateBody(bytes, 300), headers: { 'Content-Type': 'image/jpeg', 'X-Request-Timeout': '50' } });
     // Assess
     expect(res.status).toBe(504);
-    expect(res.body).toMatchObject({ code: 'TIMEOUT' });
+    expect(res.body).toMatchObject({ code: 'TIMEOUT', message: expect.stringMatching(/before it reached the queue/) });
     expect(await metric('images_classified_total')).toBe(classified);
+    expect(await metric('inference_expired_requests_total')).toBe(expired + 1);
   });
+
+  it("counts a route's default deadline from when the body is in: a slow upload with no deadline of its own is classified", async () => {
+    // Prepare: the body arrives 3.3 s after the headers, past /predict's 3 s default counted from the headers
+    const bytes = new Uint8Array(await freshPhoto());
+    // Act
+    const res = await call('POST', '/predict', { body: lateBody(bytes, 3300), headers: { 'Content-Type': 'image/jpeg' } });
+    // Assess
+    expect(res.status).toBe(200);
+  }, 15_000);
 
   it('accepts a grpc-timeout, and refuses a malformed deadline with 400', async () => {
     const ok = await call('POST', '/predict', {

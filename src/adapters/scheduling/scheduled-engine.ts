@@ -45,9 +45,17 @@ interface QueuedImage {
   resolve: (r: ScoresOrError) => void;
 }
 
-/** 504 TIMEOUT for a request dropped unclassified. */
+/** 504 TIMEOUT for a request dropped unclassified, after waiting in the queue. */
 const expired = (waitedMs: number): TimeoutError =>
   new TimeoutError(`the request's deadline passed after ${Math.round(waitedMs)} ms in the queue; nothing was classified`);
+
+/** 504 TIMEOUT for a request whose deadline had passed, `lateMs` ago, when it reached the queue. */
+const lateOnArrival = (lateMs: number): TimeoutError =>
+  new TimeoutError(
+    lateMs < 1
+      ? "the request's deadline passed as it reached the queue; nothing was classified"
+      : `the request's deadline passed ${Math.round(lateMs)} ms before it reached the queue; nothing was classified`,
+  );
 
 export type LaneName = 'single' | 'batch' | 'background';
 /** The lanes admission control guards; background (batch-path) work is never shed. */
@@ -132,10 +140,10 @@ export class ScheduledEngine implements InferenceEngine {
     if (priority !== 'interactive') return;
     const now = this.now();
     if (deadline !== undefined && now >= deadline) {
-      // Late already (a slow upload, a long wait for the HTTP thread): the client has stopped waiting, so this is a
-      // timeout, whatever is queued, and not a shed that would count as overload.
+      // Only a client's own timeout can be spent before the handler runs (a route's default starts there): that client
+      // has stopped waiting, so this is a timeout, whatever is queued, and not a shed that would count as overload.
       this.expiredCount++;
-      throw new TimeoutError(`the request's deadline passed ${Math.round(now - deadline)} ms before it reached the queue; nothing was classified`);
+      throw lateOnArrival(now - deadline);
     }
     const lane = this.laneFor(images, priority);
     const { ahead, own } = this.imagesAhead(lane, images, now);

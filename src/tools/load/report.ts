@@ -278,6 +278,8 @@ function locustTables(l: LocustCsv): { head: string[]; rows: string[][] }[] {
 }
 
 const CPU_HEAD = ['process', 'threads', 'CPU s', 'cores busy', 'share of machine'];
+/** How far, as a share of the machine's busy time, the processes' times may exceed it before it is not skew. */
+const SKEW_TOLERANCE = 0.02;
 /** One row per process, then one per group of its threads by name: where the core-seconds of the run went. */
 function cpuRows(c: CpuBudget): string[][] {
   const rows: string[][] = [];
@@ -291,9 +293,17 @@ function cpuRows(c: CpuBudget): string[][] {
       rows.push([`  thread ${t.name}`, String(t.threads), num(t.cpuS), busy(t.cpuS), share(t.cpuS)]);
   }
   // The machine's total (/proc/stat, counted in ticks, read at both ends) and the processes' own times (read every 250
-  // ms) disagree by a second or so over minutes: a difference below zero is that skew, not negative work.
-  const rest = Math.max(0, c.machineBusyS - ours);
-  rows.push(['everything else on the machine', '', num(rest), busy(rest), share(rest)]);
+  // ms) disagree by a second or so over minutes: a small difference below zero is that skew, not negative work. A
+  // larger one is a fault in the counting, and is shown as it is.
+  const diff = c.machineBusyS - ours;
+  const rest = diff < 0 && -diff <= SKEW_TOLERANCE * c.machineBusyS ? 0 : diff;
+  rows.push([
+    rest < 0 ? 'everything else on the machine (negative: the counts disagree)' : 'everything else on the machine',
+    '',
+    num(rest),
+    busy(rest),
+    share(rest),
+  ]);
   rows.push(['machine (all processes)', '', num(c.machineBusyS), busy(c.machineBusyS), `of ${c.cores} cores × ${num(c.wallS, 0)} s`]);
   return rows;
 }

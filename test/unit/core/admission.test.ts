@@ -1,4 +1,12 @@
-import { AdmissionController, deadlineFrom, LaneDrain, parseRequestTimeout, ServiceTimeEstimator, StandingQueue } from '../../../src/core/admission';
+import {
+  AdmissionController,
+  deadlineFrom,
+  LaneDrain,
+  parseRequestTimeout,
+  requestDeadline,
+  ServiceTimeEstimator,
+  StandingQueue,
+} from '../../../src/core/admission';
 
 describe('ServiceTimeEstimator', () => {
   it('measures pool time per image from run durations: Little’s law while the pool is full', () => {
@@ -247,5 +255,11 @@ describe('request deadlines', () => {
     // received 300 ms ago (epoch clock), 1 s timeout, now 5000 on the engine clock
     expect(deadlineFrom(99_700, 1000, 5000, 100_000)).toBe(5700);
     expect(deadlineFrom(undefined, 1000, 5000, 100_000)).toBe(6000);
+  });
+
+  it("counts a client's timeout from the gateway's receipt, and a route's default from the handler's start", () => {
+    // received 4 s ago (a slow upload), now 5000 on the engine clock
+    expect(requestDeadline(1000, 3000, 96_000, 5000, 100_000)).toBe(2000);
+    expect(requestDeadline(undefined, 3000, 96_000, 5000, 100_000)).toBe(8000);
   });
 });

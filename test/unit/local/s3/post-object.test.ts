@@ -243,8 +243,9 @@ function streamPost(url: string, fields: Record<string, string>, total: number):
     });
     req.on('close', () => {
       over = true;
-      // The response may still be ending when the socket closes.
-      setTimeout(() => (answer ? settle() : reject(new Error(`no answer after ${sent} bytes`))), 50);
+      // The response may still be ending when the socket closes; on a busy machine that can take a while, and the
+      // wait only ends early when the answer is in.
+      setTimeout(() => (answer ? settle() : reject(new Error(`no answer after ${sent} bytes`))), 2000);
     });
     const pump = () => {
       while (sent < total && !req.destroyed) {

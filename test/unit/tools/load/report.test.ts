@@ -58,4 +58,19 @@ describe('run report: CPU budget', () => {
     expect(md).toMatch(/\| everything else on the machine \| {2}\| 0(\.0+)? \| 0\.00 \| 0(\.0)? ?% \|/);
     expect(md).toMatch(/\| machine \(all processes\) \| {2}\| 320(\.0+)? \|/);
   });
+
+  it("shows a difference beyond the counters' skew as it is, negative, and says so", () => {
+    // Prepare: the processes claim 10 % more than the machine was busy: a counting fault, not skew
+    const cpu = {
+      wallS: 180,
+      cores: 2,
+      machineBusyS: 300,
+      processes: [{ label: 'serverless-offline', pid: 10, cpuS: 330, threads: [] }],
+      loadavg: { start: '0.10 0.10 0.10 1/100 1', end: '1.80 1.50 0.90 1/100 1' },
+    };
+    // Act
+    const md = renderRunMarkdown({ ...loadRun(FIXTURE, undefined, 3008), cpu });
+    // Assess
+    expect(md).toMatch(/\| everything else on the machine \(negative: the counts disagree\) \| {2}\| -30(\.0+)? \|/);
+  });
 });
