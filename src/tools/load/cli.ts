@@ -51,6 +51,16 @@ export function thresholdsFrom(v: { p50?: string; p95?: string; p99?: string; er
   };
 }
 
+/** The user mixes artillery/processor.js knows; any other name would run no requests at all. */
+export const MIXES = ['default', 'locust', 'predict', 'light', 'heavy', 'uploader'] as const;
+
+export function mixOf(v: string | undefined): string | undefined {
+  if (v === undefined) return undefined;
+  const mix = v.toLowerCase();
+  if ((MIXES as readonly string[]).includes(mix)) return mix;
+  throw new Error(`--mix wants one of ${MIXES.join(', ')}, got "${v}"`);
+}
+
 function uploaders(v: string | undefined): UploadersMode | undefined {
   if (v === undefined) return undefined;
   if (v === 'auto' || v === 'on' || v === 'off') return v;
@@ -65,6 +75,7 @@ export async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const thresholds = thresholdsFrom(values);
+  const mix = mixOf(values.mix);
   switch (command) {
     case 'run': {
       const scenario = positionals[0];
@@ -81,7 +92,7 @@ export async function main(argv: string[]): Promise<number> {
         ...(durationS !== undefined ? { durationS } : {}),
         ...(spawnRate !== undefined ? { spawnRate } : {}),
         ...(thinkScale !== undefined ? { thinkScale } : {}),
-        ...(values.mix ? { mix: values.mix } : {}),
+        ...(mix ? { mix } : {}),
         ...(values.model ? { model: values.model } : {}),
         ...(values.target ? { target: values.target } : {}),
         ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
@@ -122,7 +133,7 @@ export async function main(argv: string[]): Promise<number> {
         ...(steps ? { steps } : {}),
         ...(stepS !== undefined ? { stepS } : {}),
         ...(thinkScale !== undefined ? { thinkScale } : {}),
-        ...(values.mix ? { mix: values.mix } : {}),
+        ...(mix ? { mix } : {}),
         ...(values.model ? { model: values.model } : {}),
         ...(values.target ? { target: values.target } : {}),
         ...(values['api-key'] ? { apiKey: values['api-key'] } : {}),
