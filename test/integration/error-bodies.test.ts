@@ -190,10 +190,12 @@ describe('error bodies over HTTP: 5xx a client is meant to read', () => {
   });
 
   it('503 OVERLOADED with Retry-After: a batch that cannot finish before its deadline behind queued work', async () => {
-    // Prepare: three 16-image batches queue 48 images, then a 2-image batch asks 30 ms. At any pool speed 48 images
-    // take longer than that, and a body of a few kilobytes reaches the handler well within it, so the probe is shed on
-    // arrival for its deadline, not timed out. Small images arrive at once and decode cheaply, but each costs a whole
-    // inference (every image is resized to the model's input).
+    // Prepare: a 2-image probe asks 100 ms. Enough images are queued ahead of it to take three times that at the pool's
+    // measured time per image, counted beyond what the pool's slots hold (cores and speed vary, so the depth is sized
+    // from the stack, and reached before the probe is sent). A body of a few kilobytes reaches the handler well within
+    // 100 ms, so the probe is shed on arrival for its deadline, not timed out. Small images arrive at once and decode
+    // cheaply, but each costs a whole inference (every image is resized to the model's input).
+    const deadlineMs = 100;
     const small = async () =>
       new Uint8Array(
         await sharp(photo('goldfish.jpg'))
@@ -208,21 +210,27 @@ describe('error bodies over HTTP: 5xx a client is meant to read', () => {
           Array.from({ length: n }, async (_, i) => ({ field: 'files', name: `${i}.jpg`, data: Buffer.from(await small()), type: 'image/jpeg' })),
         ),
       );
+    const engine = async () => (await call('GET', '/health')).body.engine as { workers: number; queued: number; perImageMs: number };
     let shed: Json | undefined;
-    const statuses: number[] = [];
+    const seenStatuses: string[] = [];
     for (let attempt = 0; attempt < 3 && !shed; attempt++) {
-      const bodies = await Promise.all([batchOf(16), batchOf(16), batchOf(16)]);
+      const { workers, perImageMs } = await engine();
+      const ahead = Math.ceil((3 * deadlineMs) / perImageMs);
+      // Within the queue's cap (256 images), so the probe is refused for its deadline, not for a full queue.
+      const images = Math.min(240, ahead + 2 * workers);
+      const bodies = await Promise.all(Array.from({ length: Math.ceil(images / 16) }, () => batchOf(16)));
       const probe = await batchOf(2);
       // Act
       const queued = bodies.map((body) => call('POST', '/predict/batch', { body }));
-      await new Promise((r) => setTimeout(r, 30));
-      const res = await call('POST', '/predict/batch', { body: probe, headers: { 'X-Request-Timeout': '30' } });
-      statuses.push(res.status);
+      const until = Date.now() + 2000;
+      while ((await engine()).queued < Math.min(ahead, images - 2 * workers) && Date.now() < until) await new Promise((r) => setTimeout(r, 2));
+      const res = await call('POST', '/predict/batch', { body: probe, headers: { 'X-Request-Timeout': String(deadlineMs) } });
+      seenStatuses.push(`${res.status} (${images} images, ${perImageMs.toFixed(1)} ms each)`);
       if (res.status === 503) shed = res;
       await Promise.all(queued);
     }
     // Assess
-    if (!shed) throw new Error(`the probe was not shed in 3 attempts: ${statuses.join(', ')}`);
+    if (!shed) throw new Error(`the probe was not shed in 3 attempts: ${seenStatuses.join(', ')}`);
     expect(shed.headers.get('retry-after')).toMatch(/^[1-9]\d*$/);
     expect(seen(shed)).toEqual({
       status: 503,
@@ -234,6 +242,7 @@ describe('error bodies over HTTP: 5xx a client is meant to read', () => {
         ),
       ),
     });
+    expect(Number(/predicted wait (\d+) ms/.exec(String(shed.body.message))?.[1])).toBeGreaterThan(deadlineMs);
   });
 });
 

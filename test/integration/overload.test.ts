@@ -41,8 +41,8 @@ describe('overload: a burst far beyond capacity is shed cleanly', () => {
     const r = await runLoad({ url: API(), connections: 256, durationS: 8, requests, timeoutMs: 20_000, honorRetryAfter: true });
     // Assess
     expect(r.socketErrors).toBe(0);
-    // New semantics: the burst lands before any queue has stood for an interval, so it is admitted up to the route's
-    // deadline (3 s) on the service rate measured so far; a request whose deadline then passes in the queue is dropped
+    // The burst lands before any queue has stood for an interval, so it is admitted up to the route's deadline (3 s,
+    // counted from its handler's start) on the service rate measured so far; a request whose deadline then passes in the queue is dropped
     // unclassified with 504 TIMEOUT instead of being computed for nobody. Only those, and rarely.
     expect(r.httpErrors).toBe(r.statuses['504'] ?? 0);
     expect(r.httpErrors).toBeLessThan(0.05 * r.requests);

@@ -232,8 +232,11 @@ function streamPost(url: string, fields: Record<string, string>, total: number):
     });
     // Done once answered and the body is either all written (a server that read it all) or cut off.
     let over = false;
+    let wait: NodeJS.Timeout | undefined;
     const settle = () => {
-      if (answer && over) resolve({ ...answer, sent });
+      if (!answer || !over) return;
+      clearTimeout(wait);
+      resolve({ ...answer, sent });
     };
     // The server closing mid-body shows here as EPIPE or ECONNRESET: expected, not a failure of the test.
     req.on('error', () => undefined);
@@ -245,7 +248,7 @@ function streamPost(url: string, fields: Record<string, string>, total: number):
       over = true;
       // The response may still be ending when the socket closes; on a busy machine that can take a while, and the
       // wait only ends early when the answer is in.
-      setTimeout(() => (answer ? settle() : reject(new Error(`no answer after ${sent} bytes`))), 2000);
+      wait = setTimeout(() => (answer ? settle() : reject(new Error(`no answer after ${sent} bytes`))), 2000);
     });
     const pump = () => {
       while (sent < total && !req.destroyed) {
