@@ -354,14 +354,7 @@ export function requestDeadline(
   now = performance.now(),
   epochNow = Date.now(),
 ): number {
-  return clientTimeoutMs === undefined ? now + defaultMs : deadlineFrom(receivedEpochMs, clientTimeoutMs, now, epochNow);
-}
-
-/**
- * `timeoutMs` on the performance.now() clock, counted from when the gateway received the request (epoch ms), so what
- * it waited before the handler ran counts.
- */
-export function deadlineFrom(receivedEpochMs: number | undefined, timeoutMs: number, now = performance.now(), epochNow = Date.now()): number {
+  if (clientTimeoutMs === undefined) return now + defaultMs;
   const waited = typeof receivedEpochMs === 'number' && receivedEpochMs > 0 ? Math.max(0, epochNow - receivedEpochMs) : 0;
-  return now - waited + timeoutMs;
+  return now - waited + clientTimeoutMs;
 }

@@ -1,6 +1,5 @@
 import {
   AdmissionController,
-  deadlineFrom,
   LaneDrain,
   parseRequestTimeout,
   requestDeadline,
@@ -251,10 +250,11 @@ describe('request deadlines', () => {
     expect(() => parseRequestTimeout(headers, 10_000)).toThrow(expect.objectContaining({ statusCode: 400, code: 'BAD_REQUEST' }));
   });
 
-  it('counts a deadline from when the gateway received the request, not from when the handler ran', () => {
+  it("counts a client's deadline from when the gateway received the request, not from when the handler ran", () => {
     // received 300 ms ago (epoch clock), 1 s timeout, now 5000 on the engine clock
-    expect(deadlineFrom(99_700, 1000, 5000, 100_000)).toBe(5700);
-    expect(deadlineFrom(undefined, 1000, 5000, 100_000)).toBe(6000);
+    expect(requestDeadline(1000, 3000, 99_700, 5000, 100_000)).toBe(5700);
+    // no receipt time (a direct invocation): counted from now
+    expect(requestDeadline(1000, 3000, undefined, 5000, 100_000)).toBe(6000);
   });
 
   it("counts a client's timeout from the gateway's receipt, and a route's default from the handler's start", () => {
